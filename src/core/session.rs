@@ -1,0 +1,842 @@
+//! The session state machine: which token a request may carry, when to refresh, and what a
+//! 401 means. Time comes in as an argument; the browser layer runs the refreshes it asks for.
+//!
+//! The rules, each with a test below:
+//! - A token is *usable* while `now + expiry_margin < exp` (page clock, skew-corrected).
+//! - All callers that need a refresh at the same time share one provider call.
+//! - Each caller waits for at most one plain and one forced refresh, so nothing loops.
+//! - A 401 for a token that has since been replaced is answered with the current token,
+//!   without a new refresh.
+//! - A burst of final rejections reports the session expired exactly once.
+
+use std::fmt;
+
+use super::backoff::Backoff;
+use super::error::{Error, ErrorCode};
+use super::jwt::{read_claims, Claims, ClaimsError};
+use super::policy::Policy;
+use super::Millis;
+
+/// Counts distinct tokens. A response is judged against the generation its request carried,
+/// so a late 401 for a replaced token is not mistaken for a rejection of the current one.
+pub type Generation = u32;
+
+/// A bearer token. `Debug` is redacted so it cannot reach a log line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// The token text, for the `Authorization` header and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Whether the provider may answer from its cache (`Plain`) or must mint a new token (`Forced`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshKind {
+    /// `getToken({ forceRefresh: false })`: Clerk and Supabase answer from cache when they can.
+    Plain,
+    /// `getToken({ forceRefresh: true })`.
+    Forced,
+}
+
+/// Why a refresh runs; passed to `getToken` as `reason` and reported in events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// There is no token yet.
+    Initial,
+    /// The token is about to expire.
+    Expiring,
+    /// The backend answered 401 (or `requires_refresh`) for the current token.
+    Unauthorized,
+    /// The refresh timer fired, or the tab woke up past it.
+    Scheduled,
+    /// The page called `refreshToken()`.
+    Manual,
+}
+
+impl Reason {
+    /// The name JavaScript sees.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::Initial => "initial",
+            Reason::Expiring => "expiring",
+            Reason::Unauthorized => "unauthorized",
+            Reason::Scheduled => "scheduled",
+            Reason::Manual => "manual",
+        }
+    }
+}
+
+/// Identifies one provider call, so a result that arrives after `sign_out` is discarded.
+pub type RefreshId = u32;
+
+/// What a caller needs from the session, and which refreshes it has already waited for.
+///
+/// The budget (one plain and one forced refresh, three waits in all) is what makes every
+/// caller finish, whatever the provider answers.
+#[derive(Clone, Debug, Default)]
+pub struct Need {
+    rejected: Option<Generation>,
+    confirmed_since: Option<Millis>,
+    force: bool,
+    scheduled: bool,
+    plain_done: bool,
+    forced_done: bool,
+    waits: u8,
+    awaiting: Option<RefreshId>,
+}
+
+const MAX_WAITS: u8 = 3;
+
+impl Need {
+    /// A usable token to send a request with.
+    pub fn to_send() -> Self {
+        Need::default()
+    }
+
+    /// A token newer than `generation`, which the backend just rejected.
+    pub fn after_rejection(generation: Generation) -> Self {
+        Need { rejected: Some(generation), ..Need::default() }
+    }
+
+    /// A token the provider has confirmed at or after `now` (the refresh timer fired).
+    pub fn scheduled(now: Millis) -> Self {
+        Need { confirmed_since: Some(now), scheduled: true, ..Need::default() }
+    }
+
+    /// A freshly minted token (`refreshToken()`).
+    pub fn forced(now: Millis) -> Self {
+        Need { confirmed_since: Some(now), force: true, ..Need::default() }
+    }
+}
+
+/// The next thing a caller should do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send with this token.
+    Use(Generation, Token),
+    /// A refresh is in flight: wait for it, then ask again.
+    Wait,
+    /// Call the provider, then report with [`Session::refresh_finished`] and ask again.
+    Refresh(RefreshId, RefreshKind, Reason),
+    /// Stop: the refresh budget is spent without a usable token.
+    GiveUp(Error),
+}
+
+/// What a finished refresh changed, for the browser layer to announce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    /// A different token than before.
+    New {
+        /// Its generation.
+        generation: Generation,
+        /// Page-clock expiry, if the token has a readable `exp`.
+        expires_at: Option<Millis>,
+        /// Why `exp` could not be read, when it could not.
+        unreadable: Option<ClaimsError>,
+        /// Whether the session went from no token to a token.
+        signed_in: bool,
+    },
+    /// The provider confirmed the token we already had.
+    Unchanged,
+    /// The provider has no session.
+    SignedOut {
+        /// Whether we had a token before.
+        had_token: bool,
+    },
+    /// The refresh failed; the scheduler retries at `retry_at` (when started).
+    Failed(Error),
+    /// The session was signed out while this refresh ran; its result was thrown away.
+    Discarded,
+}
+
+#[derive(Clone, Debug)]
+struct Current {
+    token: Token,
+    generation: Generation,
+    /// Page-clock expiry (issuer `exp` + learnt clock offset); `None` for opaque tokens.
+    expires_at: Option<Millis>,
+    /// When the provider last handed us this token.
+    confirmed_at: Millis,
+}
+
+/// The state of one session, driven by the browser layer.
+#[derive(Debug)]
+pub struct Session {
+    policy: Policy,
+    current: Option<Current>,
+    last_generation: Generation,
+    /// Page clock minus issuer clock, in ms. Learnt from `iat`; see [`Session::learn_offset`].
+    offset_ms: i64,
+    inflight: Option<(RefreshId, RefreshKind)>,
+    last_refresh_id: RefreshId,
+    /// The most recent refresh that failed, and why: everyone who waited for it gets the error.
+    last_failed: Option<(RefreshId, Error)>,
+    expiry_reported: bool,
+    running: bool,
+    retry_at: Option<Millis>,
+    failures: Backoff,
+    jitter_seed: u64,
+}
+
+impl Session {
+    /// A signed-out, stopped session. `jitter_seed` spreads failure retries across tabs.
+    pub fn new(policy: Policy, jitter_seed: u64) -> Self {
+        Session {
+            policy,
+            current: None,
+            last_generation: 0,
+            offset_ms: 0,
+            inflight: None,
+            last_refresh_id: 0,
+            last_failed: None,
+            expiry_reported: false,
+            running: false,
+            retry_at: None,
+            failures: Self::failure_backoff(&policy, jitter_seed),
+            jitter_seed,
+        }
+    }
+
+    /// Retries after failed scheduled refreshes: 1 s doubling, capped at the refresh interval.
+    fn failure_backoff(policy: &Policy, seed: u64) -> Backoff {
+        Backoff::new(1000.min(policy.refresh_interval_ms), policy.refresh_interval_ms).with_jitter(seed)
+    }
+
+    /// The settings this session runs with.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// True while there is a token that has not yet expired.
+    pub fn is_authenticated(&self, now: Millis) -> bool {
+        self.current.as_ref().is_some_and(|c| c.expires_at.is_none_or(|e| now < e))
+    }
+
+    /// Page-clock expiry of the current token.
+    pub fn expires_at(&self) -> Option<Millis> {
+        self.current.as_ref().and_then(|c| c.expires_at)
+    }
+
+    /// Whether `start` has been called (and `stop` has not).
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    fn usable(&self, current: &Current, now: Millis) -> bool {
+        current.expires_at.is_none_or(|e| now.saturating_add(self.policy.expiry_margin_ms) < e)
+    }
+
+    /// Decides the caller's next step, and records a refresh as in flight when it says so.
+    pub fn next_step(&mut self, now: Millis, need: &mut Need) -> Step {
+        if let (Some(awaited), Some((failed, error))) = (need.awaiting.take(), &self.last_failed) {
+            if awaited == *failed {
+                return Step::GiveUp(error.clone());
+            }
+        }
+        if let Some(current) = &self.current {
+            let satisfied = self.usable(current, now)
+                && need.rejected.is_none_or(|g| current.generation > g)
+                && need.confirmed_since.is_none_or(|t| current.confirmed_at >= t)
+                && (!need.force || need.forced_done);
+            if satisfied {
+                return Step::Use(current.generation, current.token.clone());
+            }
+        }
+        let want_forced = need.force || need.rejected.is_some() || need.plain_done;
+        if let Some((id, kind)) = self.inflight {
+            if need.waits >= MAX_WAITS {
+                return Step::GiveUp(self.give_up(need));
+            }
+            need.waits += 1;
+            need.awaiting = Some(id);
+            // Joining counts as having had that kind of refresh: single flight.
+            match kind {
+                RefreshKind::Plain => need.plain_done = true,
+                RefreshKind::Forced => need.forced_done = true,
+            }
+            return Step::Wait;
+        }
+        let kind = if want_forced { RefreshKind::Forced } else { RefreshKind::Plain };
+        let done = match kind {
+            RefreshKind::Plain => &mut need.plain_done,
+            RefreshKind::Forced => &mut need.forced_done,
+        };
+        if *done || need.waits >= MAX_WAITS {
+            return Step::GiveUp(self.give_up(need));
+        }
+        *done = true;
+        need.waits += 1;
+        let reason = if need.rejected.is_some() {
+            Reason::Unauthorized
+        } else if need.force {
+            Reason::Manual
+        } else if need.scheduled {
+            Reason::Scheduled
+        } else if self.current.is_none() {
+            Reason::Initial
+        } else {
+            Reason::Expiring
+        };
+        self.last_refresh_id = self.last_refresh_id.wrapping_add(1);
+        self.inflight = Some((self.last_refresh_id, kind));
+        need.awaiting = Some(self.last_refresh_id);
+        Step::Refresh(self.last_refresh_id, kind, reason)
+    }
+
+    fn give_up(&self, need: &Need) -> Error {
+        let message = match &self.current {
+            None => return no_session(),
+            Some(c) if need.rejected.is_some_and(|g| c.generation <= g) => {
+                "the provider returned the rejected token again"
+            }
+            Some(_) => "the provider returned a token that expires within expiryMarginMs",
+        };
+        Error::new(ErrorCode::RefreshFailed, message)
+    }
+
+    /// Records the provider's answer to refresh `id`: `Ok(Some(token))`, `Ok(None)` for "no
+    /// session", or the error the call failed with.
+    pub fn refresh_finished(
+        &mut self,
+        now: Millis,
+        id: RefreshId,
+        answer: Result<Option<String>, Error>,
+    ) -> Refreshed {
+        let Some((inflight_id, kind)) = self.inflight else { return Refreshed::Discarded };
+        if inflight_id != id {
+            return Refreshed::Discarded;
+        }
+        self.inflight = None;
+        let answer = answer.and_then(|t| t.map(validate_token).transpose());
+        match answer {
+            Err(error) => {
+                let delay = self.failures.next().unwrap_or(self.policy.refresh_interval_ms);
+                self.retry_at = Some(now.saturating_add(delay));
+                self.last_failed = Some((id, error.clone()));
+                Refreshed::Failed(error)
+            }
+            Ok(None) => {
+                let had_token = self.current.take().is_some();
+                self.retry_at = None;
+                self.reset_failures();
+                self.last_failed = Some((id, no_session()));
+                Refreshed::SignedOut { had_token }
+            }
+            Ok(Some(token)) => {
+                self.retry_at = None;
+                self.last_failed = None;
+                self.reset_failures();
+                if let Some(current) = self.current.as_mut().filter(|c| c.token == token) {
+                    current.confirmed_at = now;
+                    return Refreshed::Unchanged;
+                }
+                let (claims, unreadable) = match read_claims(token.expose()) {
+                    Ok(claims) => (claims, None),
+                    Err(e) => (Claims::default(), Some(e)),
+                };
+                self.learn_offset(now, &claims, kind);
+                let expires_at = claims.expires_at.map(|e| shift(e, self.offset_ms));
+                let signed_in = self.current.is_none();
+                self.last_generation = self.last_generation.wrapping_add(1);
+                self.expiry_reported = false;
+                self.current =
+                    Some(Current { token, generation: self.last_generation, expires_at, confirmed_at: now });
+                Refreshed::New { generation: self.last_generation, expires_at, unreadable, signed_in }
+            }
+        }
+    }
+
+    fn reset_failures(&mut self) {
+        self.failures = Self::failure_backoff(&self.policy, self.jitter_seed);
+    }
+
+    /// Learns the page-clock offset from a token's `iat`.
+    ///
+    /// A token's age on arrival (`now - iat`) is the offset plus the time it sat in the
+    /// provider's cache, so the offset can never exceed it: lowering to it is always safe.
+    /// Raising is allowed only from a *forced* token (minted just now, so its age is the
+    /// offset) that would otherwise look unusable: that is a page clock running ahead, and
+    /// without the correction every token would look expired and refresh forever.
+    fn learn_offset(&mut self, now: Millis, claims: &Claims, kind: RefreshKind) {
+        let (Some(iat), Some(exp)) = (claims.issued_at, claims.expires_at) else { return };
+        let age = now as i64 - iat as i64;
+        if age < self.offset_ms {
+            self.offset_ms = age;
+        } else if kind == RefreshKind::Forced
+            && now.saturating_add(self.policy.expiry_margin_ms) >= shift(exp, self.offset_ms)
+        {
+            self.offset_ms = age;
+        }
+    }
+
+    /// Reports a final rejection (second 401, failed refresh, no session). True only for the
+    /// first one since the last new token: a burst ends in exactly one `sessionExpired`.
+    pub fn report_expired(&mut self) -> bool {
+        !std::mem::replace(&mut self.expiry_reported, true)
+    }
+
+    /// Forgets the token and stops; a refresh still in flight will be discarded.
+    pub fn sign_out(&mut self) -> bool {
+        self.stop();
+        if let Some((id, _)) = self.inflight.take() {
+            self.last_failed = Some((id, Error::new(ErrorCode::Unauthenticated, "signed out")));
+        }
+        self.expiry_reported = false;
+        self.current.take().is_some()
+    }
+
+    /// Starts scheduled refresh. With no token yet, the first refresh is due at once.
+    pub fn start(&mut self, now: Millis) {
+        self.running = true;
+        if self.current.is_none() {
+            self.retry_at = Some(now);
+        }
+    }
+
+    /// Stops scheduled refresh; the token stays usable for requests.
+    pub fn stop(&mut self) {
+        self.running = false;
+        self.retry_at = None;
+    }
+
+    /// When the scheduler should next wake, if it should at all.
+    pub fn next_wake(&self) -> Option<Millis> {
+        if !self.running {
+            return None;
+        }
+        if let Some(at) = self.retry_at {
+            return Some(at);
+        }
+        let current = self.current.as_ref()?;
+        let by_interval = current.confirmed_at.saturating_add(self.policy.refresh_interval_ms);
+        Some(match current.expires_at {
+            Some(e) => by_interval.min(e.saturating_sub(self.policy.expiry_margin_ms)),
+            None => by_interval,
+        })
+    }
+
+    /// Whether a scheduled refresh is due at `now`. Asked on every timer and on every wake-up
+    /// of the tab (shown, restored, back online), because hidden tabs throttle timers.
+    pub fn is_due(&self, now: Millis) -> bool {
+        self.inflight.is_none() && self.next_wake().is_some_and(|t| t <= now)
+    }
+}
+
+/// Checks what the provider answered. Empty strings and characters that an HTTP header
+/// cannot carry are refused here, not by `Headers.set` halfway through a request.
+fn validate_token(token: String) -> Result<Token, Error> {
+    if token.is_empty() {
+        return Err(Error::new(ErrorCode::RefreshFailed, "getToken returned an empty string"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::new(
+            ErrorCode::RefreshFailed,
+            "getToken returned a token with characters an Authorization header cannot carry",
+        ));
+    }
+    Ok(Token(token))
+}
+
+fn no_session() -> Error {
+    Error::new(ErrorCode::Unauthenticated, "no session: the provider returned no token")
+}
+
+fn shift(t: Millis, offset: i64) -> Millis {
+    t.saturating_add_signed(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::jwt::tests::jwt;
+
+    const T0: Millis = 1_700_000_000_000;
+    const MARGIN: Millis = 10_000;
+
+    fn session() -> Session {
+        Session::new(Policy::default(), 1)
+    }
+
+    /// A JWT issued at `iat_ms` that expires at `exp_ms` (issuer clock).
+    fn token(iat_ms: Millis, exp_ms: Millis) -> String {
+        jwt(&format!(r#"{{"iat":{},"exp":{}}}"#, iat_ms / 1000, exp_ms / 1000))
+    }
+
+    /// Drives `need` until it settles, answering every refresh with `answer(kind)`.
+    /// Returns the refresh kinds asked for and the final step.
+    fn drive(
+        s: &mut Session,
+        now: Millis,
+        mut need: Need,
+        mut answer: impl FnMut(RefreshKind) -> Result<Option<String>, Error>,
+    ) -> (Vec<RefreshKind>, Step) {
+        let mut asked = vec![];
+        loop {
+            match s.next_step(now, &mut need) {
+                Step::Refresh(id, kind, _) => {
+                    asked.push(kind);
+                    s.refresh_finished(now, id, answer(kind));
+                }
+                Step::Wait => panic!("nothing is in flight in a single-caller drive"),
+                done => return (asked, done),
+            }
+        }
+    }
+
+    fn use_generation(step: &Step) -> Generation {
+        match step {
+            Step::Use(g, _) => *g,
+            other => panic!("expected Use, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn first_send_asks_plain_and_uses_the_answer() {
+        let mut s = session();
+        let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        assert_eq!(asked, [RefreshKind::Plain]);
+        assert_eq!(use_generation(&step), 1);
+        assert_eq!(s.expires_at(), Some(T0 + 60_000));
+        assert!(s.is_authenticated(T0));
+    }
+
+    #[test]
+    fn a_usable_token_is_sent_without_asking() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        let (asked, step) = drive(&mut s, T0 + 49_999, Need::to_send(), |_| unreachable!());
+        assert!(asked.is_empty());
+        assert_eq!(use_generation(&step), 1);
+    }
+
+    #[test]
+    fn never_sends_a_token_inside_the_margin_escalating_to_forced() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        let now = T0 + 60_000 - MARGIN; // exactly at the margin: not usable
+        let (asked, step) = drive(&mut s, now, Need::to_send(), |kind| match kind {
+            RefreshKind::Plain => Ok(Some(token(T0, T0 + 60_000))), // provider cache: same token
+            RefreshKind::Forced => Ok(Some(token(now, now + 60_000))),
+        });
+        assert_eq!(asked, [RefreshKind::Plain, RefreshKind::Forced]);
+        assert_eq!(use_generation(&step), 2);
+    }
+
+    #[test]
+    fn gives_up_when_even_a_forced_token_is_inside_the_margin() {
+        let mut s = session();
+        // A 5 s token with a 10 s margin can never be sent: fail clearly, don't loop.
+        let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 5_000))));
+        assert_eq!(asked, [RefreshKind::Plain, RefreshKind::Forced]);
+        match step {
+            Step::GiveUp(e) => {
+                assert_eq!(e.code, ErrorCode::RefreshFailed);
+                assert!(e.message.contains("expiryMarginMs"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejection_forces_one_refresh_and_gives_a_newer_generation() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        let (asked, step) =
+            drive(&mut s, T0 + 1000, Need::after_rejection(1), |_| Ok(Some(token(T0 + 1000, T0 + 61_000))));
+        assert_eq!(asked, [RefreshKind::Forced]);
+        assert_eq!(use_generation(&step), 2);
+    }
+
+    #[test]
+    fn stale_rejection_resends_the_current_token_without_refreshing() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        drive(&mut s, T0, Need::after_rejection(1), |_| Ok(Some(token(T0 + 1, T0 + 61_000))));
+        // A late 401 for generation 1 arrives after generation 2 is in place.
+        let (asked, step) = drive(&mut s, T0 + 2000, Need::after_rejection(1), |_| unreachable!());
+        assert!(asked.is_empty());
+        assert_eq!(use_generation(&step), 2);
+    }
+
+    #[test]
+    fn rejected_token_returned_again_gives_up_after_one_forced_refresh() {
+        let mut s = session();
+        let same = token(T0, T0 + 60_000);
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(same.clone())));
+        let (asked, step) = drive(&mut s, T0, Need::after_rejection(1), |_| Ok(Some(same.clone())));
+        assert_eq!(asked, [RefreshKind::Forced]);
+        assert!(matches!(step, Step::GiveUp(e) if e.message.contains("rejected token again")));
+    }
+
+    #[test]
+    fn concurrent_callers_share_one_refresh() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        let mut needs: Vec<Need> = (0..100).map(|_| Need::after_rejection(1)).collect();
+        let steps: Vec<Step> = needs.iter_mut().map(|n| s.next_step(T0, n)).collect();
+        let refreshes: Vec<_> = steps.iter().filter(|st| matches!(st, Step::Refresh(..))).collect();
+        assert_eq!(refreshes.len(), 1);
+        assert_eq!(steps.iter().filter(|st| **st == Step::Wait).count(), 99);
+        let Step::Refresh(id, RefreshKind::Forced, Reason::Unauthorized) = refreshes[0].clone() else { panic!() };
+        s.refresh_finished(T0, id, Ok(Some(token(T0 + 1, T0 + 61_000))));
+        for n in &mut needs {
+            assert_eq!(use_generation(&s.next_step(T0, n)), 2);
+        }
+    }
+
+    #[test]
+    fn a_rejected_caller_that_joined_a_plain_refresh_still_gets_its_forced_one() {
+        let mut s = session();
+        let first = token(T0, T0 + 60_000);
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(first.clone())));
+        let mut timer = Need::scheduled(T0 + 1);
+        let Step::Refresh(plain_id, RefreshKind::Plain, Reason::Scheduled) = s.next_step(T0 + 1, &mut timer) else {
+            panic!()
+        };
+        let mut rejected = Need::after_rejection(1);
+        assert_eq!(s.next_step(T0 + 1, &mut rejected), Step::Wait);
+        s.refresh_finished(T0 + 2, plain_id, Ok(Some(first.clone()))); // cache answered the old token
+        let Step::Refresh(id, RefreshKind::Forced, _) = s.next_step(T0 + 2, &mut rejected) else { panic!() };
+        s.refresh_finished(T0 + 3, id, Ok(Some(token(T0 + 3, T0 + 63_000))));
+        assert_eq!(use_generation(&s.next_step(T0 + 3, &mut rejected)), 2);
+    }
+
+    #[test]
+    fn a_provider_that_never_helps_costs_at_most_two_calls() {
+        // Every answer is a brand-new token that is already inside the margin.
+        let mut s = session();
+        let mut minted = 0;
+        let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| {
+            minted += 1;
+            Ok(Some(token(T0 + minted, T0 + 1000 + minted)))
+        });
+        assert_eq!(asked, [RefreshKind::Plain, RefreshKind::Forced]);
+        assert!(matches!(step, Step::GiveUp(_)));
+    }
+
+    #[test]
+    fn a_joiner_never_waits_more_than_three_times() {
+        let mut s = session();
+        let mut waiter = Need::to_send();
+        let mut waits = 0;
+        for _ in 0..10 {
+            // Someone else always has a refresh in flight that yields nothing usable.
+            let mut other = Need::to_send();
+            if let Step::Refresh(id, ..) = s.next_step(T0, &mut other) {
+                match s.next_step(T0, &mut waiter) {
+                    Step::Wait => waits += 1,
+                    Step::GiveUp(_) => break,
+                    other => panic!("{other:?}"),
+                }
+                s.refresh_finished(T0, id, Ok(Some(token(T0, T0 + 1000 + waits))));
+            }
+        }
+        assert_eq!(waits, 3);
+    }
+
+    #[test]
+    fn provider_answers_are_validated() {
+        for (answer, code) in [
+            (Ok(None), ErrorCode::Unauthenticated),
+            (Ok(Some(String::new())), ErrorCode::RefreshFailed),
+            (Ok(Some("abc\r\nX-Evil: 1".into())), ErrorCode::RefreshFailed),
+            (Ok(Some("t\u{f6}k".into())), ErrorCode::RefreshFailed),
+            (Ok(Some("has space".into())), ErrorCode::RefreshFailed),
+            (Err(Error::new(ErrorCode::Timeout, "getToken timed out")), ErrorCode::Timeout),
+        ] {
+            let mut s = session();
+            let mut answer = Some(answer);
+            let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| answer.take().unwrap());
+            assert_eq!(asked.len(), 1, "a failed refresh is not escalated");
+            assert!(matches!(step, Step::GiveUp(e) if e.code == code));
+            assert!(!s.is_authenticated(T0));
+        }
+        let mut s = session();
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut Need::to_send()) else { panic!() };
+        assert_eq!(s.refresh_finished(T0, id, Ok(None)), Refreshed::SignedOut { had_token: false });
+    }
+
+    #[test]
+    fn joiners_of_a_failed_refresh_get_its_error() {
+        let mut s = session();
+        let mut owner = Need::to_send();
+        let mut joiners: Vec<Need> = (0..5).map(|_| Need::to_send()).collect();
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut owner) else { panic!() };
+        for j in &mut joiners {
+            assert_eq!(s.next_step(T0, j), Step::Wait);
+        }
+        s.refresh_finished(T0, id, Err(Error::new(ErrorCode::Timeout, "getToken timed out")));
+        for n in std::iter::once(&mut owner).chain(&mut joiners) {
+            assert!(matches!(s.next_step(T0, n), Step::GiveUp(e) if e.code == ErrorCode::Timeout));
+        }
+        // A newcomer after the failure tries again.
+        assert!(matches!(s.next_step(T0 + 1, &mut Need::to_send()), Step::Refresh(..)));
+    }
+
+    #[test]
+    fn opaque_tokens_are_usable_and_refreshed_by_interval() {
+        let mut s = session();
+        s.start(T0);
+        let (_, step) = drive(&mut s, T0, Need::to_send(), |_| Ok(Some("opaque-session-id".into())));
+        assert_eq!(use_generation(&step), 1);
+        assert_eq!(s.expires_at(), None);
+        assert_eq!(s.next_wake(), Some(T0 + 50_000));
+    }
+
+    #[test]
+    fn one_expiry_report_per_burst_until_a_new_token() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        assert!(s.report_expired());
+        assert!(!s.report_expired());
+        assert!(!s.report_expired());
+        drive(&mut s, T0, Need::after_rejection(1), |_| Ok(Some(token(T0 + 1, T0 + 61_000))));
+        assert!(s.report_expired());
+    }
+
+    #[test]
+    fn schedule_is_interval_or_exp_minus_margin_whichever_comes_first() {
+        let mut s = session();
+        assert_eq!(s.next_wake(), None, "stopped sessions never wake");
+        s.start(T0);
+        assert_eq!(s.next_wake(), Some(T0), "first token is due at once");
+        // 60 s token: exp − margin (50 s) ties with the interval.
+        drive(&mut s, T0, Need::scheduled(T0), |_| Ok(Some(token(T0, T0 + 60_000))));
+        assert_eq!(s.next_wake(), Some(T0 + 50_000));
+        // 30 s token: exp − margin (20 s) comes first.
+        drive(&mut s, T0 + 1, Need::forced(T0 + 1), |_| Ok(Some(token(T0, T0 + 30_000))));
+        assert_eq!(s.next_wake(), Some(T0 + 20_000));
+        // 1 h token: the interval comes first.
+        drive(&mut s, T0 + 2, Need::forced(T0 + 2), |_| Ok(Some(token(T0, T0 + 3_600_000))));
+        assert_eq!(s.next_wake(), Some(T0 + 2 + 50_000));
+        assert!(!s.is_due(T0 + 50_001));
+        assert!(s.is_due(T0 + 50_002));
+        s.stop();
+        assert_eq!(s.next_wake(), None);
+    }
+
+    #[test]
+    fn a_throttled_timer_is_caught_up_on_wake() {
+        let mut s = session();
+        s.start(T0);
+        drive(&mut s, T0, Need::scheduled(T0), |_| Ok(Some(token(T0, T0 + 60_000))));
+        // The tab was hidden for 3 minutes; its timer never fired.
+        let woke = T0 + 180_000;
+        assert!(s.is_due(woke));
+        let (asked, step) = drive(&mut s, woke, Need::scheduled(woke), |_| Ok(Some(token(woke, woke + 60_000))));
+        assert_eq!(asked, [RefreshKind::Plain]);
+        assert_eq!(use_generation(&step), 2);
+        assert_eq!(s.next_wake(), Some(woke + 50_000));
+    }
+
+    #[test]
+    fn scheduled_refresh_asks_even_when_the_token_is_usable() {
+        let mut s = session();
+        s.start(T0);
+        let long = token(T0, T0 + 3_600_000);
+        drive(&mut s, T0, Need::scheduled(T0), |_| Ok(Some(long.clone())));
+        let at = T0 + 50_000;
+        let (asked, _) = drive(&mut s, at, Need::scheduled(at), |_| Ok(Some(long.clone())));
+        assert_eq!(asked, [RefreshKind::Plain]);
+        assert_eq!(s.next_wake(), Some(at + 50_000), "confirmation restarts the interval");
+    }
+
+    #[test]
+    fn failed_scheduled_refreshes_back_off_up_to_the_interval() {
+        let mut s = session();
+        s.start(T0);
+        let mut now = T0;
+        let mut delays = vec![];
+        for _ in 0..10 {
+            let (_, _) = drive(&mut s, now, Need::scheduled(now), |_| Err(Error::new(ErrorCode::RefreshFailed, "x")));
+            let next = s.next_wake().unwrap();
+            delays.push(next - now);
+            now = next;
+        }
+        // Jittered doubling from 1 s, never beyond the 50 s interval, never zero.
+        for (i, d) in delays.iter().enumerate() {
+            let nominal = (1000u64 << i).min(50_000);
+            assert!(*d >= nominal / 2 && *d <= nominal, "delay {i} = {d}");
+        }
+        // Success resets the backoff and the schedule returns to the token.
+        drive(&mut s, now, Need::scheduled(now), |_| Ok(Some(token(now, now + 60_000))));
+        // exp is whole seconds, so exp − margin lands on the second before now + 50 s.
+        assert_eq!(s.next_wake(), Some(now / 1000 * 1000 + 50_000));
+    }
+
+    #[test]
+    fn sign_out_discards_a_refresh_in_flight() {
+        let mut s = session();
+        s.start(T0);
+        let mut need = Need::to_send();
+        let mut joiner = Need::to_send();
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut need) else { panic!() };
+        assert_eq!(s.next_step(T0, &mut joiner), Step::Wait);
+        assert!(!s.sign_out());
+        assert_eq!(s.refresh_finished(T0, id, Ok(Some(token(T0, T0 + 60_000)))), Refreshed::Discarded);
+        for n in [&mut need, &mut joiner] {
+            assert!(matches!(s.next_step(T0, n), Step::GiveUp(e) if e.code == ErrorCode::Unauthenticated));
+        }
+        assert!(!s.is_authenticated(T0));
+        assert_eq!(s.next_wake(), None);
+    }
+
+    #[test]
+    fn page_clock_behind_the_issuer_is_corrected_downwards() {
+        // The page clock is 5 minutes behind: iat lies in the page's future.
+        let mut s = session();
+        let issuer_now = T0 + 300_000;
+        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(issuer_now, issuer_now + 60_000))));
+        assert_eq!(s.expires_at(), Some(T0 + 60_000), "expiry is moved onto the page clock");
+        assert!(!s.is_due(T0 + 49_000));
+    }
+
+    #[test]
+    fn page_clock_ahead_is_learnt_from_a_forced_token_only() {
+        // The page clock runs 5 minutes ahead: every fresh token looks expired on arrival.
+        let mut s = session();
+        let page_now = T0 + 300_000;
+        let (asked, step) = drive(&mut s, page_now, Need::to_send(), |kind| match kind {
+            RefreshKind::Plain => Ok(Some(token(T0, T0 + 60_000))),
+            RefreshKind::Forced => Ok(Some(token(T0 + 1000, T0 + 61_000))),
+        });
+        assert_eq!(asked, [RefreshKind::Plain, RefreshKind::Forced]);
+        assert_eq!(use_generation(&step), 2);
+        assert_eq!(s.expires_at(), Some(page_now + 60_000));
+        // Later plain (cached) tokens are read with the learnt offset: no more escalation.
+        let later = page_now + 55_000;
+        let (asked, _) = drive(&mut s, later, Need::scheduled(later), |_| Ok(Some(token(T0 + 55_000, T0 + 115_000))));
+        assert_eq!(asked, [RefreshKind::Plain]);
+    }
+
+    #[test]
+    fn a_cached_old_token_is_not_mistaken_for_skew() {
+        // Same clocks; the provider's cache hands out a token issued 55 s ago.
+        let mut s = session();
+        let old = token(T0 - 55_000, T0 + 5_000);
+        let (asked, step) = drive(&mut s, T0, Need::to_send(), |kind| match kind {
+            RefreshKind::Plain => Ok(Some(old.clone())),
+            RefreshKind::Forced => Ok(Some(token(T0, T0 + 60_000))),
+        });
+        assert_eq!(asked, [RefreshKind::Plain, RefreshKind::Forced]);
+        assert_eq!(use_generation(&step), 2);
+        assert_eq!(s.expires_at(), Some(T0 + 60_000));
+    }
+
+    #[test]
+    fn token_debug_output_is_redacted() {
+        let t = Token("secret-token-text".into());
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+        let step = Step::Use(1, t);
+        assert!(!format!("{step:?}").contains("secret"));
+    }
+}
