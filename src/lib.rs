@@ -1,4 +1,90 @@
-//! session-keeper: keeps a web dashboard's login session alive.
+//! session-keeper keeps a web dashboard's login session alive.
+//!
+//! The policy lives in [`core`]: plain Rust, time passed in, tested natively. [`web`]
+//! carries out its decisions in the browser. This file holds only the JavaScript API of
+//! SPEC.md.
 #![deny(missing_docs)]
 
 pub mod core;
+pub mod web;
+
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::web::config::Config;
+use crate::web::manager::Inner;
+
+/// Keeps one login session alive: `fetchWithAuth`, scheduled refresh, events.
+#[wasm_bindgen]
+pub struct SessionManager {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl SessionManager {
+    /// `new SessionManager(config)`; an invalid config throws `SessionError` code `config`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: JsValue) -> Result<SessionManager, JsValue> {
+        let config = Config::read(&config)?;
+        Ok(SessionManager {
+            inner: Inner::new(config),
+        })
+    }
+
+    /// Starts scheduled refresh (every `refreshIntervalMs`, earlier when `exp` demands) and
+    /// the page-lifecycle re-checks.
+    pub fn start(&self) {
+        self.inner.start();
+    }
+
+    /// Cancels the refresh timer and removes every listener the manager added.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// Stops, forgets the token, clears the storage mirror and tells other tabs.
+    #[wasm_bindgen(js_name = signOut)]
+    pub fn sign_out(&self) -> Promise {
+        self.inner.sign_out();
+        Promise::resolve(&JsValue::UNDEFINED)
+    }
+
+    /// `fetch` with the bearer added for allowed origins, refreshed and retried once on 401.
+    #[wasm_bindgen(js_name = fetchWithAuth)]
+    pub fn fetch_with_auth(&self, input: JsValue, init: JsValue) -> Promise {
+        future_to_promise(Rc::clone(&self.inner).fetch_with_auth(input, init))
+    }
+
+    /// Forces a refresh (shared with any in flight) and resolves with the new token.
+    #[wasm_bindgen(js_name = refreshToken)]
+    pub fn refresh_token(&self) -> Promise {
+        future_to_promise(Rc::clone(&self.inner).refresh_token())
+    }
+
+    /// Whether the manager holds a token that has not expired.
+    #[wasm_bindgen(getter, js_name = isAuthenticated)]
+    pub fn is_authenticated(&self) -> bool {
+        self.inner.is_authenticated()
+    }
+
+    /// When the current token expires, in ms since the epoch (page clock), or `null`.
+    #[wasm_bindgen(getter, js_name = tokenExpiresAt)]
+    pub fn token_expires_at(&self) -> Option<f64> {
+        self.inner.expires_at()
+    }
+
+    /// Subscribes `listener` to `event`; returns the function that unsubscribes it.
+    pub fn on(&self, event: &str, listener: JsValue) -> Result<Function, JsValue> {
+        Ok(self.inner.events().on(event, &listener)?)
+    }
+}
+
+impl Drop for SessionManager {
+    /// `free()`: cancels the timer, removes the listeners and closes the cross-tab channel.
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
+}

@@ -22,7 +22,13 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at `base_ms` and doubles up to `max_ms`, forever, without jitter.
     pub const fn new(base_ms: Millis, max_ms: Millis) -> Self {
-        Backoff { base_ms, max_ms, attempt: 0, max_times: None, jitter: None }
+        Backoff {
+            base_ms,
+            max_ms,
+            attempt: 0,
+            max_times: None,
+            jitter: None,
+        }
     }
 
     /// Stops after `n` delays.
@@ -42,7 +48,11 @@ impl Backoff {
     const fn nominal(&self, n: u32) -> Millis {
         let factor = if n >= 63 { u64::MAX } else { 1u64 << n };
         let delay = self.base_ms.saturating_mul(factor);
-        if delay > self.max_ms { self.max_ms } else { delay }
+        if delay > self.max_ms {
+            self.max_ms
+        } else {
+            delay
+        }
     }
 }
 
@@ -69,7 +79,11 @@ struct XorShift(u64);
 impl XorShift {
     const fn new(seed: u64) -> Self {
         // Zero is xorshift's one fixed point.
-        XorShift(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        XorShift(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     fn next(&mut self) -> u64 {
@@ -94,7 +108,12 @@ mod tests {
 
     #[test]
     fn stops_after_max_times() {
-        assert_eq!(Backoff::new(1000, 60_000).with_max_times(3).collect::<Vec<_>>(), [1000, 2000, 4000]);
+        assert_eq!(
+            Backoff::new(1000, 60_000)
+                .with_max_times(3)
+                .collect::<Vec<_>>(),
+            [1000, 2000, 4000]
+        );
         assert_eq!(Backoff::new(1000, 60_000).with_max_times(0).next(), None);
     }
 
@@ -109,8 +128,14 @@ mod tests {
     #[test]
     fn jitter_stays_within_half_to_full_and_replays_from_its_seed() {
         let plain: Vec<_> = Backoff::new(1000, 16_000).take(50).collect();
-        let a: Vec<_> = Backoff::new(1000, 16_000).with_jitter(42).take(50).collect();
-        let b: Vec<_> = Backoff::new(1000, 16_000).with_jitter(42).take(50).collect();
+        let a: Vec<_> = Backoff::new(1000, 16_000)
+            .with_jitter(42)
+            .take(50)
+            .collect();
+        let b: Vec<_> = Backoff::new(1000, 16_000)
+            .with_jitter(42)
+            .take(50)
+            .collect();
         let c: Vec<_> = Backoff::new(1000, 16_000).with_jitter(7).take(50).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);

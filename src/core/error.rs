@@ -46,7 +46,10 @@ pub struct Error {
 impl Error {
     /// An error with `code` and a message.
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
 
     /// An invalid-configuration error naming `field`.

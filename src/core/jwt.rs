@@ -1,25 +1,17 @@
-//! Reading a JWT's timing claims (`exp`, `iat`).
+//! The timing claims (`exp`, `iat`) of a JWT, and the rules for trusting them.
 //!
 //! Nothing is verified here: checking the signature is the backend's job. The page only
-//! needs to know when the token stops working, so that it refreshes first.
-
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine as _;
-use serde::Deserialize;
+//! needs to know when the token stops working, so that it refreshes first. Decoding the
+//! payload (base64url, then JSON) is left to the browser's own `atob` and `JSON.parse`
+//! (`crate::web::jwt`). A JSON parser compiled into the module would cost more than the
+//! whole size budget allows.
 
 use super::Millis;
-
-/// JWT segments are base64url without padding (RFC 7515 §2); some issuers pad anyway.
-const BASE64URL: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// NumericDates past year 9999 are garbage, not tokens that live for millennia.
 const MAX_SECONDS: f64 = 253_402_300_800.0;
 
-/// The timing claims of a token, converted to milliseconds of the issuer's clock.
+/// The timing claims of a token, in milliseconds of the issuer's clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Claims {
     /// `exp`: when the issuer stops accepting the token.
@@ -31,13 +23,13 @@ pub struct Claims {
 /// Why a token's claims could not be read. The token is then treated as opaque.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimsError {
-    /// Not three dot-separated segments.
+    /// Not three dot-separated segments with a non-empty payload.
     NotAJwt,
     /// The payload is not base64url.
     BadEncoding,
-    /// The payload is not a JSON object with numeric `exp`/`iat`.
+    /// The payload is not a JSON object, or `exp`/`iat` is not a number.
     BadJson,
-    /// `exp` or `iat` is negative, zero, fractional garbage or absurdly far away.
+    /// `exp` or `iat` is negative, zero, not finite, or absurdly far away.
     BadTime,
 }
 
@@ -53,44 +45,70 @@ impl ClaimsError {
     }
 }
 
-#[derive(Deserialize)]
-struct RawClaims {
-    #[serde(default)]
-    exp: Option<f64>,
-    #[serde(default)]
-    iat: Option<f64>,
-}
-
-/// Reads `exp` and `iat` from a JWT, without verifying it.
+/// The payload segment of a compact JWT (`header.payload.signature`).
 ///
 /// ```
-/// use session_keeper::core::jwt::{read_claims, ClaimsError};
-/// // {"exp":1700000060,"iat":1700000000}
-/// let token = "e30.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMH0.sig";
-/// let claims = read_claims(token).unwrap();
-/// assert_eq!(claims.expires_at, Some(1_700_000_060_000));
-/// assert_eq!(read_claims("opaque-token"), Err(ClaimsError::NotAJwt));
+/// use session_keeper::core::jwt::{payload_segment, ClaimsError};
+/// assert_eq!(payload_segment("h.p.s"), Ok("p"));
+/// assert_eq!(payload_segment("opaque-token"), Err(ClaimsError::NotAJwt));
 /// ```
-pub fn read_claims(token: &str) -> Result<Claims, ClaimsError> {
+pub fn payload_segment(token: &str) -> Result<&str, ClaimsError> {
     let mut segments = token.split('.');
-    let (Some(_header), Some(payload), Some(_signature), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
-        return Err(ClaimsError::NotAJwt);
-    };
-    if payload.is_empty() {
-        return Err(ClaimsError::NotAJwt);
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(_), Some(payload), Some(_), None) if !payload.is_empty() => Ok(payload),
+        _ => Err(ClaimsError::NotAJwt),
     }
-    let json = BASE64URL.decode(payload).map_err(|_| ClaimsError::BadEncoding)?;
-    // A claims set is a JSON object (RFC 7519 §4); serde would also read `[exp, iat]`.
-    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ClaimsError::BadJson);
-    }
-    let raw: RawClaims = serde_json::from_slice(&json).map_err(|_| ClaimsError::BadJson)?;
-    Ok(Claims { expires_at: seconds_to_ms(raw.exp)?, issued_at: seconds_to_ms(raw.iat)? })
 }
 
-/// JWT times are seconds since the epoch (RFC 7519 NumericDate; fractions allowed).
+/// Turns `base64url` into standard, padded base64, for `atob`. Refuses anything else.
+///
+/// ```
+/// use session_keeper::core::jwt::base64url_to_base64;
+/// assert_eq!(base64url_to_base64("eyJ-_w").as_deref(), Ok("eyJ+/w=="));
+/// assert!(base64url_to_base64("a b").is_err());
+/// ```
+pub fn base64url_to_base64(segment: &str) -> Result<String, ClaimsError> {
+    let trimmed = segment.trim_end_matches('=');
+    if trimmed.len() % 4 == 1 {
+        return Err(ClaimsError::BadEncoding);
+    }
+    let mut out = String::with_capacity(trimmed.len() + 3);
+    for c in trimmed.chars() {
+        out.push(match c {
+            '-' => '+',
+            '_' => '/',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => return Err(ClaimsError::BadEncoding),
+        });
+    }
+    while out.len() % 4 != 0 {
+        out.push('=');
+    }
+    Ok(out)
+}
+
+impl Claims {
+    /// Validates `exp` and `iat` as RFC 7519 NumericDates (seconds; fractions allowed).
+    ///
+    /// ```
+    /// use session_keeper::core::jwt::Claims;
+    /// let claims = Claims::from_seconds(Some(1_700_000_060.5), None).unwrap();
+    /// assert_eq!(claims.expires_at, Some(1_700_000_060_500));
+    /// assert!(Claims::from_seconds(Some(-1.0), None).is_err());
+    /// ```
+    pub fn from_seconds(exp: Option<f64>, iat: Option<f64>) -> Result<Claims, ClaimsError> {
+        Ok(Claims {
+            expires_at: seconds_to_ms(exp)?,
+            issued_at: seconds_to_ms(iat)?,
+        })
+    }
+}
+
 fn seconds_to_ms(seconds: Option<f64>) -> Result<Option<Millis>, ClaimsError> {
     match seconds {
         None => Ok(None),
@@ -100,53 +118,57 @@ fn seconds_to_ms(seconds: Option<f64>) -> Result<Option<Millis>, ClaimsError> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// Builds an unsigned JWT with the given payload JSON.
-    pub(crate) fn jwt(payload: &str) -> String {
-        ["e30.", &BASE64URL.encode(payload), ".sig"].concat()
-    }
-
     #[test]
-    fn reads_exp_and_iat_in_milliseconds() {
-        let claims = read_claims(&jwt(r#"{"sub":"u1","exp":1700000060,"iat":1700000000}"#)).unwrap();
-        assert_eq!(claims, Claims { expires_at: Some(1_700_000_060_000), issued_at: Some(1_700_000_000_000) });
-    }
-
-    #[test]
-    fn fractional_seconds_and_missing_claims_are_fine() {
-        let claims = read_claims(&jwt(r#"{"exp":1700000060.5}"#)).unwrap();
-        assert_eq!(claims, Claims { expires_at: Some(1_700_000_060_500), issued_at: None });
-        assert_eq!(read_claims(&jwt("{}")).unwrap(), Claims::default());
-        assert_eq!(read_claims(&jwt(r#"{"exp":null}"#)).unwrap(), Claims::default());
-    }
-
-    #[test]
-    fn padded_payloads_are_accepted() {
-        let padded = ["e30.", &base64::engine::general_purpose::URL_SAFE.encode(r#"{"exp":10}"#), ".s"].concat();
-        assert!(padded.contains('='));
-        assert_eq!(read_claims(&padded).unwrap().expires_at, Some(10_000));
-    }
-
-    #[test]
-    fn malformed_tokens_are_classified_not_panicked_on() {
-        let cases: &[(&str, ClaimsError)] = &[
-            ("", ClaimsError::NotAJwt),
-            ("a.b", ClaimsError::NotAJwt),
-            ("a.b.c.d", ClaimsError::NotAJwt),
-            ("a..c", ClaimsError::NotAJwt),
-            ("a.!!!.c", ClaimsError::BadEncoding),
-            ("a.\u{e9}\u{e9}.c", ClaimsError::BadEncoding),
-        ];
-        for (token, expected) in cases {
-            assert_eq!(read_claims(token), Err(*expected), "{token:?}");
+    fn splits_compact_jwts_only() {
+        assert_eq!(payload_segment("a.b.c"), Ok("b"));
+        for bad in ["", "abc", "a.b", "a.b.c.d", "a..c", "..", "..."] {
+            assert_eq!(payload_segment(bad), Err(ClaimsError::NotAJwt), "{bad:?}");
         }
-        for payload in [r#"[1,2]"#, r#""exp""#, r#"{"exp":"1700000000"}"#, "{", r#"{"exp":true}"#] {
-            assert_eq!(read_claims(&jwt(payload)), Err(ClaimsError::BadJson), "{payload}");
+    }
+
+    #[test]
+    fn base64url_is_translated_and_padded() {
+        assert_eq!(base64url_to_base64("e30").as_deref(), Ok("e30="));
+        assert_eq!(
+            base64url_to_base64("e30=").as_deref(),
+            Ok("e30="),
+            "padded input is accepted"
+        );
+        assert_eq!(base64url_to_base64("ab").as_deref(), Ok("ab=="));
+        assert_eq!(base64url_to_base64("abcd").as_deref(), Ok("abcd"));
+        for bad in ["a", "abcde", "a+b/", "a b", "\u{e9}\u{e9}", "ab!!"] {
+            assert_eq!(
+                base64url_to_base64(bad),
+                Err(ClaimsError::BadEncoding),
+                "{bad:?}"
+            );
         }
-        for payload in [r#"{"exp":-5}"#, r#"{"exp":0}"#, r#"{"exp":1e300}"#, r#"{"iat":-1}"#] {
-            assert_eq!(read_claims(&jwt(payload)), Err(ClaimsError::BadTime), "{payload}");
+    }
+
+    #[test]
+    fn numeric_dates_are_validated() {
+        assert_eq!(
+            Claims::from_seconds(Some(1_700_000_060.0), Some(1_700_000_000.0)),
+            Ok(Claims {
+                expires_at: Some(1_700_000_060_000),
+                issued_at: Some(1_700_000_000_000)
+            })
+        );
+        assert_eq!(Claims::from_seconds(None, None), Ok(Claims::default()));
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(
+                Claims::from_seconds(Some(bad), None),
+                Err(ClaimsError::BadTime),
+                "exp {bad}"
+            );
+            assert_eq!(
+                Claims::from_seconds(None, Some(bad)),
+                Err(ClaimsError::BadTime),
+                "iat {bad}"
+            );
         }
     }
 }

@@ -42,16 +42,34 @@ impl Policy {
     /// assert_eq!(Policy::millis("refreshIntervalMs", Some(200.0), 50_000, 1), Ok(200));
     /// assert!(Policy::millis("refreshIntervalMs", Some(-1.0), 50_000, 1).is_err());
     /// ```
-    pub fn millis(field: &str, value: Option<f64>, default: Millis, min: Millis) -> Result<Millis, Error> {
+    pub fn millis(
+        field: &str,
+        value: Option<f64>,
+        default: Millis,
+        min: Millis,
+    ) -> Result<Millis, Error> {
         let Some(v) = value else { return Ok(default) };
         if !v.is_finite() || v.fract() != 0.0 {
-            return Err(Error::config(field, "must be a whole number of milliseconds"));
+            return Err(Error::config(
+                field,
+                "must be a whole number of milliseconds",
+            ));
         }
         if v < min as f64 {
-            return Err(Error::config(field, if min == 0 { "must not be negative" } else { "must be at least 1" }));
+            return Err(Error::config(
+                field,
+                if min == 0 {
+                    "must not be negative"
+                } else {
+                    "must be at least 1"
+                },
+            ));
         }
         if v > MAX_TIMER_MS as f64 {
-            return Err(Error::config(field, "must be at most 2147483647 (the browser timer limit)"));
+            return Err(Error::config(
+                field,
+                "must be at most 2147483647 (the browser timer limit)",
+            ));
         }
         Ok(v as Millis)
     }
@@ -67,9 +85,16 @@ mod tests {
         for bad in [f64::NAN, f64::INFINITY, 1.5, -1.0, 0.0, 3e9] {
             let err = Policy::millis("tokenTimeoutMs", Some(bad), 10, 1).unwrap_err();
             assert_eq!(err.code, ErrorCode::Config);
-            assert!(err.message.starts_with("tokenTimeoutMs "), "{}", err.message);
+            assert!(
+                err.message.starts_with("tokenTimeoutMs "),
+                "{}",
+                err.message
+            );
         }
         assert_eq!(Policy::millis("expiryMarginMs", Some(0.0), 10, 0), Ok(0));
-        assert_eq!(Policy::millis("x", Some(MAX_TIMER_MS as f64), 10, 1), Ok(MAX_TIMER_MS));
+        assert_eq!(
+            Policy::millis("x", Some(MAX_TIMER_MS as f64), 10, 1),
+            Ok(MAX_TIMER_MS)
+        );
     }
 }

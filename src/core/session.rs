@@ -13,7 +13,7 @@ use std::fmt;
 
 use super::backoff::Backoff;
 use super::error::{Error, ErrorCode};
-use super::jwt::{read_claims, Claims, ClaimsError};
+use super::jwt::{Claims, ClaimsError};
 use super::policy::Policy;
 use super::Millis;
 
@@ -75,6 +75,15 @@ impl Reason {
     }
 }
 
+/// What the provider answered: a token and its claims as the browser decoded them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The token text, unchecked.
+    pub token: String,
+    /// Its `exp`/`iat`, or why they could not be read.
+    pub claims: Result<Claims, ClaimsError>,
+}
+
 /// Identifies one provider call, so a result that arrives after `sign_out` is discarded.
 pub type RefreshId = u32;
 
@@ -104,17 +113,28 @@ impl Need {
 
     /// A token newer than `generation`, which the backend just rejected.
     pub fn after_rejection(generation: Generation) -> Self {
-        Need { rejected: Some(generation), ..Need::default() }
+        Need {
+            rejected: Some(generation),
+            ..Need::default()
+        }
     }
 
     /// A token the provider has confirmed at or after `now` (the refresh timer fired).
     pub fn scheduled(now: Millis) -> Self {
-        Need { confirmed_since: Some(now), scheduled: true, ..Need::default() }
+        Need {
+            confirmed_since: Some(now),
+            scheduled: true,
+            ..Need::default()
+        }
     }
 
     /// A freshly minted token (`refreshToken()`).
     pub fn forced(now: Millis) -> Self {
-        Need { confirmed_since: Some(now), force: true, ..Need::default() }
+        Need {
+            confirmed_since: Some(now),
+            force: true,
+            ..Need::default()
+        }
     }
 }
 
@@ -208,7 +228,11 @@ impl Session {
 
     /// Retries after failed scheduled refreshes: 1 s doubling, capped at the refresh interval.
     fn failure_backoff(policy: &Policy, seed: u64) -> Backoff {
-        Backoff::new(1000.min(policy.refresh_interval_ms), policy.refresh_interval_ms).with_jitter(seed)
+        Backoff::new(
+            1000.min(policy.refresh_interval_ms),
+            policy.refresh_interval_ms,
+        )
+        .with_jitter(seed)
     }
 
     /// The settings this session runs with.
@@ -218,7 +242,14 @@ impl Session {
 
     /// True while there is a token that has not yet expired.
     pub fn is_authenticated(&self, now: Millis) -> bool {
-        self.current.as_ref().is_some_and(|c| c.expires_at.is_none_or(|e| now < e))
+        self.current
+            .as_ref()
+            .is_some_and(|c| c.expires_at.is_none_or(|e| now < e))
+    }
+
+    /// The current token, if any.
+    pub fn current_token(&self) -> Option<&Token> {
+        self.current.as_ref().map(|c| &c.token)
     }
 
     /// Page-clock expiry of the current token.
@@ -232,7 +263,9 @@ impl Session {
     }
 
     fn usable(&self, current: &Current, now: Millis) -> bool {
-        current.expires_at.is_none_or(|e| now.saturating_add(self.policy.expiry_margin_ms) < e)
+        current
+            .expires_at
+            .is_none_or(|e| now.saturating_add(self.policy.expiry_margin_ms) < e)
     }
 
     /// Decides the caller's next step, and records a refresh as in flight when it says so.
@@ -245,7 +278,9 @@ impl Session {
         if let Some(current) = &self.current {
             let satisfied = self.usable(current, now)
                 && need.rejected.is_none_or(|g| current.generation > g)
-                && need.confirmed_since.is_none_or(|t| current.confirmed_at >= t)
+                && need
+                    .confirmed_since
+                    .is_none_or(|t| current.confirmed_at >= t)
                 && (!need.force || need.forced_done);
             if satisfied {
                 return Step::Use(current.generation, current.token.clone());
@@ -265,7 +300,11 @@ impl Session {
             }
             return Step::Wait;
         }
-        let kind = if want_forced { RefreshKind::Forced } else { RefreshKind::Plain };
+        let kind = if want_forced {
+            RefreshKind::Forced
+        } else {
+            RefreshKind::Plain
+        };
         let done = match kind {
             RefreshKind::Plain => &mut need.plain_done,
             RefreshKind::Forced => &mut need.forced_done,
@@ -279,10 +318,10 @@ impl Session {
             Reason::Unauthorized
         } else if need.force {
             Reason::Manual
-        } else if need.scheduled {
-            Reason::Scheduled
         } else if self.current.is_none() {
             Reason::Initial
+        } else if need.scheduled {
+            Reason::Scheduled
         } else {
             Reason::Expiring
         };
@@ -303,23 +342,31 @@ impl Session {
         Error::new(ErrorCode::RefreshFailed, message)
     }
 
-    /// Records the provider's answer to refresh `id`: `Ok(Some(token))`, `Ok(None)` for "no
+    /// Records the provider's answer to refresh `id`: `Ok(Some(answer))`, `Ok(None)` for "no
     /// session", or the error the call failed with.
     pub fn refresh_finished(
         &mut self,
         now: Millis,
         id: RefreshId,
-        answer: Result<Option<String>, Error>,
+        answer: Result<Option<Answer>, Error>,
     ) -> Refreshed {
-        let Some((inflight_id, kind)) = self.inflight else { return Refreshed::Discarded };
+        let Some((inflight_id, kind)) = self.inflight else {
+            return Refreshed::Discarded;
+        };
         if inflight_id != id {
             return Refreshed::Discarded;
         }
         self.inflight = None;
-        let answer = answer.and_then(|t| t.map(validate_token).transpose());
+        let answer = answer.and_then(|a| {
+            a.map(|a| Ok((validate_token(a.token)?, a.claims)))
+                .transpose()
+        });
         match answer {
             Err(error) => {
-                let delay = self.failures.next().unwrap_or(self.policy.refresh_interval_ms);
+                let delay = self
+                    .failures
+                    .next()
+                    .unwrap_or(self.policy.refresh_interval_ms);
                 self.retry_at = Some(now.saturating_add(delay));
                 self.last_failed = Some((id, error.clone()));
                 Refreshed::Failed(error)
@@ -331,7 +378,7 @@ impl Session {
                 self.last_failed = Some((id, no_session()));
                 Refreshed::SignedOut { had_token }
             }
-            Ok(Some(token)) => {
+            Ok(Some((token, claims))) => {
                 self.retry_at = None;
                 self.last_failed = None;
                 self.reset_failures();
@@ -339,7 +386,7 @@ impl Session {
                     current.confirmed_at = now;
                     return Refreshed::Unchanged;
                 }
-                let (claims, unreadable) = match read_claims(token.expose()) {
+                let (claims, unreadable) = match claims {
                     Ok(claims) => (claims, None),
                     Err(e) => (Claims::default(), Some(e)),
                 };
@@ -348,9 +395,18 @@ impl Session {
                 let signed_in = self.current.is_none();
                 self.last_generation = self.last_generation.wrapping_add(1);
                 self.expiry_reported = false;
-                self.current =
-                    Some(Current { token, generation: self.last_generation, expires_at, confirmed_at: now });
-                Refreshed::New { generation: self.last_generation, expires_at, unreadable, signed_in }
+                self.current = Some(Current {
+                    token,
+                    generation: self.last_generation,
+                    expires_at,
+                    confirmed_at: now,
+                });
+                Refreshed::New {
+                    generation: self.last_generation,
+                    expires_at,
+                    unreadable,
+                    signed_in,
+                }
             }
         }
     }
@@ -367,7 +423,9 @@ impl Session {
     /// offset) that would otherwise look unusable: that is a page clock running ahead, and
     /// without the correction every token would look expired and refresh forever.
     fn learn_offset(&mut self, now: Millis, claims: &Claims, kind: RefreshKind) {
-        let (Some(iat), Some(exp)) = (claims.issued_at, claims.expires_at) else { return };
+        let (Some(iat), Some(exp)) = (claims.issued_at, claims.expires_at) else {
+            return;
+        };
         let age = now as i64 - iat as i64;
         if age < self.offset_ms {
             self.offset_ms = age;
@@ -417,7 +475,9 @@ impl Session {
             return Some(at);
         }
         let current = self.current.as_ref()?;
-        let by_interval = current.confirmed_at.saturating_add(self.policy.refresh_interval_ms);
+        let by_interval = current
+            .confirmed_at
+            .saturating_add(self.policy.refresh_interval_ms);
         Some(match current.expires_at {
             Some(e) => by_interval.min(e.saturating_sub(self.policy.expiry_margin_ms)),
             None => by_interval,
@@ -435,7 +495,10 @@ impl Session {
 /// cannot carry are refused here, not by `Headers.set` halfway through a request.
 fn validate_token(token: String) -> Result<Token, Error> {
     if token.is_empty() {
-        return Err(Error::new(ErrorCode::RefreshFailed, "getToken returned an empty string"));
+        return Err(Error::new(
+            ErrorCode::RefreshFailed,
+            "getToken returned an empty string",
+        ));
     }
     if !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::new(
@@ -447,7 +510,10 @@ fn validate_token(token: String) -> Result<Token, Error> {
 }
 
 fn no_session() -> Error {
-    Error::new(ErrorCode::Unauthenticated, "no session: the provider returned no token")
+    Error::new(
+        ErrorCode::Unauthenticated,
+        "no session: the provider returned no token",
+    )
 }
 
 fn shift(t: Millis, offset: i64) -> Millis {
@@ -457,7 +523,6 @@ fn shift(t: Millis, offset: i64) -> Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::jwt::tests::jwt;
 
     const T0: Millis = 1_700_000_000_000;
     const MARGIN: Millis = 10_000;
@@ -466,9 +531,21 @@ mod tests {
         Session::new(Policy::default(), 1)
     }
 
-    /// A JWT issued at `iat_ms` that expires at `exp_ms` (issuer clock).
-    fn token(iat_ms: Millis, exp_ms: Millis) -> String {
-        jwt(&format!(r#"{{"iat":{},"exp":{}}}"#, iat_ms / 1000, exp_ms / 1000))
+    /// A token issued at `iat_ms` that expires at `exp_ms` (issuer clock, whole seconds as
+    /// in real JWTs). The text encodes both, so equal claims mean an equal token.
+    fn token(iat_ms: Millis, exp_ms: Millis) -> Answer {
+        let (iat, exp) = (iat_ms / 1000, exp_ms / 1000);
+        Answer {
+            token: format!("jwt-{iat}-{exp}"),
+            claims: Claims::from_seconds(Some(exp as f64), Some(iat as f64)),
+        }
+    }
+
+    fn opaque(text: &str) -> Answer {
+        Answer {
+            token: text.into(),
+            claims: Err(ClaimsError::NotAJwt),
+        }
     }
 
     /// Drives `need` until it settles, answering every refresh with `answer(kind)`.
@@ -477,7 +554,7 @@ mod tests {
         s: &mut Session,
         now: Millis,
         mut need: Need,
-        mut answer: impl FnMut(RefreshKind) -> Result<Option<String>, Error>,
+        mut answer: impl FnMut(RefreshKind) -> Result<Option<Answer>, Error>,
     ) -> (Vec<RefreshKind>, Step) {
         let mut asked = vec![];
         loop {
@@ -502,7 +579,9 @@ mod tests {
     #[test]
     fn first_send_asks_plain_and_uses_the_answer() {
         let mut s = session();
-        let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
         assert_eq!(asked, [RefreshKind::Plain]);
         assert_eq!(use_generation(&step), 1);
         assert_eq!(s.expires_at(), Some(T0 + 60_000));
@@ -512,7 +591,9 @@ mod tests {
     #[test]
     fn a_usable_token_is_sent_without_asking() {
         let mut s = session();
-        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
         let (asked, step) = drive(&mut s, T0 + 49_999, Need::to_send(), |_| unreachable!());
         assert!(asked.is_empty());
         assert_eq!(use_generation(&step), 1);
@@ -521,7 +602,9 @@ mod tests {
     #[test]
     fn never_sends_a_token_inside_the_margin_escalating_to_forced() {
         let mut s = session();
-        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
         let now = T0 + 60_000 - MARGIN; // exactly at the margin: not usable
         let (asked, step) = drive(&mut s, now, Need::to_send(), |kind| match kind {
             RefreshKind::Plain => Ok(Some(token(T0, T0 + 60_000))), // provider cache: same token
@@ -535,7 +618,9 @@ mod tests {
     fn gives_up_when_even_a_forced_token_is_inside_the_margin() {
         let mut s = session();
         // A 5 s token with a 10 s margin can never be sent: fail clearly, don't loop.
-        let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 5_000))));
+        let (asked, step) = drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 5_000)))
+        });
         assert_eq!(asked, [RefreshKind::Plain, RefreshKind::Forced]);
         match step {
             Step::GiveUp(e) => {
@@ -549,9 +634,12 @@ mod tests {
     #[test]
     fn rejection_forces_one_refresh_and_gives_a_newer_generation() {
         let mut s = session();
-        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
-        let (asked, step) =
-            drive(&mut s, T0 + 1000, Need::after_rejection(1), |_| Ok(Some(token(T0 + 1000, T0 + 61_000))));
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        let (asked, step) = drive(&mut s, T0 + 1000, Need::after_rejection(1), |_| {
+            Ok(Some(token(T0 + 1000, T0 + 61_000)))
+        });
         assert_eq!(asked, [RefreshKind::Forced]);
         assert_eq!(use_generation(&step), 2);
     }
@@ -559,10 +647,19 @@ mod tests {
     #[test]
     fn stale_rejection_resends_the_current_token_without_refreshing() {
         let mut s = session();
-        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
-        drive(&mut s, T0, Need::after_rejection(1), |_| Ok(Some(token(T0 + 1, T0 + 61_000))));
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        drive(&mut s, T0, Need::after_rejection(1), |_| {
+            Ok(Some(token(T0 + 1, T0 + 61_000)))
+        });
         // A late 401 for generation 1 arrives after generation 2 is in place.
-        let (asked, step) = drive(&mut s, T0 + 2000, Need::after_rejection(1), |_| unreachable!());
+        let (asked, step) = drive(
+            &mut s,
+            T0 + 2000,
+            Need::after_rejection(1),
+            |_| unreachable!(),
+        );
         assert!(asked.is_empty());
         assert_eq!(use_generation(&step), 2);
     }
@@ -572,7 +669,9 @@ mod tests {
         let mut s = session();
         let same = token(T0, T0 + 60_000);
         drive(&mut s, T0, Need::to_send(), |_| Ok(Some(same.clone())));
-        let (asked, step) = drive(&mut s, T0, Need::after_rejection(1), |_| Ok(Some(same.clone())));
+        let (asked, step) = drive(&mut s, T0, Need::after_rejection(1), |_| {
+            Ok(Some(same.clone()))
+        });
         assert_eq!(asked, [RefreshKind::Forced]);
         assert!(matches!(step, Step::GiveUp(e) if e.message.contains("rejected token again")));
     }
@@ -580,13 +679,21 @@ mod tests {
     #[test]
     fn concurrent_callers_share_one_refresh() {
         let mut s = session();
-        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
         let mut needs: Vec<Need> = (0..100).map(|_| Need::after_rejection(1)).collect();
         let steps: Vec<Step> = needs.iter_mut().map(|n| s.next_step(T0, n)).collect();
-        let refreshes: Vec<_> = steps.iter().filter(|st| matches!(st, Step::Refresh(..))).collect();
+        let refreshes: Vec<_> = steps
+            .iter()
+            .filter(|st| matches!(st, Step::Refresh(..)))
+            .collect();
         assert_eq!(refreshes.len(), 1);
         assert_eq!(steps.iter().filter(|st| **st == Step::Wait).count(), 99);
-        let Step::Refresh(id, RefreshKind::Forced, Reason::Unauthorized) = refreshes[0].clone() else { panic!() };
+        let Step::Refresh(id, RefreshKind::Forced, Reason::Unauthorized) = refreshes[0].clone()
+        else {
+            panic!()
+        };
         s.refresh_finished(T0, id, Ok(Some(token(T0 + 1, T0 + 61_000))));
         for n in &mut needs {
             assert_eq!(use_generation(&s.next_step(T0, n)), 2);
@@ -599,13 +706,17 @@ mod tests {
         let first = token(T0, T0 + 60_000);
         drive(&mut s, T0, Need::to_send(), |_| Ok(Some(first.clone())));
         let mut timer = Need::scheduled(T0 + 1);
-        let Step::Refresh(plain_id, RefreshKind::Plain, Reason::Scheduled) = s.next_step(T0 + 1, &mut timer) else {
+        let Step::Refresh(plain_id, RefreshKind::Plain, Reason::Scheduled) =
+            s.next_step(T0 + 1, &mut timer)
+        else {
             panic!()
         };
         let mut rejected = Need::after_rejection(1);
         assert_eq!(s.next_step(T0 + 1, &mut rejected), Step::Wait);
         s.refresh_finished(T0 + 2, plain_id, Ok(Some(first.clone()))); // cache answered the old token
-        let Step::Refresh(id, RefreshKind::Forced, _) = s.next_step(T0 + 2, &mut rejected) else { panic!() };
+        let Step::Refresh(id, RefreshKind::Forced, _) = s.next_step(T0 + 2, &mut rejected) else {
+            panic!()
+        };
         s.refresh_finished(T0 + 3, id, Ok(Some(token(T0 + 3, T0 + 63_000))));
         assert_eq!(use_generation(&s.next_step(T0 + 3, &mut rejected)), 2);
     }
@@ -647,11 +758,17 @@ mod tests {
     fn provider_answers_are_validated() {
         for (answer, code) in [
             (Ok(None), ErrorCode::Unauthenticated),
-            (Ok(Some(String::new())), ErrorCode::RefreshFailed),
-            (Ok(Some("abc\r\nX-Evil: 1".into())), ErrorCode::RefreshFailed),
-            (Ok(Some("t\u{f6}k".into())), ErrorCode::RefreshFailed),
-            (Ok(Some("has space".into())), ErrorCode::RefreshFailed),
-            (Err(Error::new(ErrorCode::Timeout, "getToken timed out")), ErrorCode::Timeout),
+            (Ok(Some(opaque(""))), ErrorCode::RefreshFailed),
+            (
+                Ok(Some(opaque("abc\r\nX-Evil: 1"))),
+                ErrorCode::RefreshFailed,
+            ),
+            (Ok(Some(opaque("t\u{f6}k"))), ErrorCode::RefreshFailed),
+            (Ok(Some(opaque("has space"))), ErrorCode::RefreshFailed),
+            (
+                Err(Error::new(ErrorCode::Timeout, "getToken timed out")),
+                ErrorCode::Timeout,
+            ),
         ] {
             let mut s = session();
             let mut answer = Some(answer);
@@ -661,8 +778,13 @@ mod tests {
             assert!(!s.is_authenticated(T0));
         }
         let mut s = session();
-        let Step::Refresh(id, ..) = s.next_step(T0, &mut Need::to_send()) else { panic!() };
-        assert_eq!(s.refresh_finished(T0, id, Ok(None)), Refreshed::SignedOut { had_token: false });
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut Need::to_send()) else {
+            panic!()
+        };
+        assert_eq!(
+            s.refresh_finished(T0, id, Ok(None)),
+            Refreshed::SignedOut { had_token: false }
+        );
     }
 
     #[test]
@@ -670,23 +792,34 @@ mod tests {
         let mut s = session();
         let mut owner = Need::to_send();
         let mut joiners: Vec<Need> = (0..5).map(|_| Need::to_send()).collect();
-        let Step::Refresh(id, ..) = s.next_step(T0, &mut owner) else { panic!() };
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut owner) else {
+            panic!()
+        };
         for j in &mut joiners {
             assert_eq!(s.next_step(T0, j), Step::Wait);
         }
-        s.refresh_finished(T0, id, Err(Error::new(ErrorCode::Timeout, "getToken timed out")));
+        s.refresh_finished(
+            T0,
+            id,
+            Err(Error::new(ErrorCode::Timeout, "getToken timed out")),
+        );
         for n in std::iter::once(&mut owner).chain(&mut joiners) {
             assert!(matches!(s.next_step(T0, n), Step::GiveUp(e) if e.code == ErrorCode::Timeout));
         }
         // A newcomer after the failure tries again.
-        assert!(matches!(s.next_step(T0 + 1, &mut Need::to_send()), Step::Refresh(..)));
+        assert!(matches!(
+            s.next_step(T0 + 1, &mut Need::to_send()),
+            Step::Refresh(..)
+        ));
     }
 
     #[test]
     fn opaque_tokens_are_usable_and_refreshed_by_interval() {
         let mut s = session();
         s.start(T0);
-        let (_, step) = drive(&mut s, T0, Need::to_send(), |_| Ok(Some("opaque-session-id".into())));
+        let (_, step) = drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(opaque("opaque-session-id")))
+        });
         assert_eq!(use_generation(&step), 1);
         assert_eq!(s.expires_at(), None);
         assert_eq!(s.next_wake(), Some(T0 + 50_000));
@@ -695,11 +828,15 @@ mod tests {
     #[test]
     fn one_expiry_report_per_burst_until_a_new_token() {
         let mut s = session();
-        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(T0, T0 + 60_000))));
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
         assert!(s.report_expired());
         assert!(!s.report_expired());
         assert!(!s.report_expired());
-        drive(&mut s, T0, Need::after_rejection(1), |_| Ok(Some(token(T0 + 1, T0 + 61_000))));
+        drive(&mut s, T0, Need::after_rejection(1), |_| {
+            Ok(Some(token(T0 + 1, T0 + 61_000)))
+        });
         assert!(s.report_expired());
     }
 
@@ -710,13 +847,19 @@ mod tests {
         s.start(T0);
         assert_eq!(s.next_wake(), Some(T0), "first token is due at once");
         // 60 s token: exp − margin (50 s) ties with the interval.
-        drive(&mut s, T0, Need::scheduled(T0), |_| Ok(Some(token(T0, T0 + 60_000))));
+        drive(&mut s, T0, Need::scheduled(T0), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
         assert_eq!(s.next_wake(), Some(T0 + 50_000));
         // 30 s token: exp − margin (20 s) comes first.
-        drive(&mut s, T0 + 1, Need::forced(T0 + 1), |_| Ok(Some(token(T0, T0 + 30_000))));
+        drive(&mut s, T0 + 1, Need::forced(T0 + 1), |_| {
+            Ok(Some(token(T0, T0 + 30_000)))
+        });
         assert_eq!(s.next_wake(), Some(T0 + 20_000));
         // 1 h token: the interval comes first.
-        drive(&mut s, T0 + 2, Need::forced(T0 + 2), |_| Ok(Some(token(T0, T0 + 3_600_000))));
+        drive(&mut s, T0 + 2, Need::forced(T0 + 2), |_| {
+            Ok(Some(token(T0, T0 + 3_600_000)))
+        });
         assert_eq!(s.next_wake(), Some(T0 + 2 + 50_000));
         assert!(!s.is_due(T0 + 50_001));
         assert!(s.is_due(T0 + 50_002));
@@ -728,11 +871,15 @@ mod tests {
     fn a_throttled_timer_is_caught_up_on_wake() {
         let mut s = session();
         s.start(T0);
-        drive(&mut s, T0, Need::scheduled(T0), |_| Ok(Some(token(T0, T0 + 60_000))));
+        drive(&mut s, T0, Need::scheduled(T0), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
         // The tab was hidden for 3 minutes; its timer never fired.
         let woke = T0 + 180_000;
         assert!(s.is_due(woke));
-        let (asked, step) = drive(&mut s, woke, Need::scheduled(woke), |_| Ok(Some(token(woke, woke + 60_000))));
+        let (asked, step) = drive(&mut s, woke, Need::scheduled(woke), |_| {
+            Ok(Some(token(woke, woke + 60_000)))
+        });
         assert_eq!(asked, [RefreshKind::Plain]);
         assert_eq!(use_generation(&step), 2);
         assert_eq!(s.next_wake(), Some(woke + 50_000));
@@ -747,7 +894,11 @@ mod tests {
         let at = T0 + 50_000;
         let (asked, _) = drive(&mut s, at, Need::scheduled(at), |_| Ok(Some(long.clone())));
         assert_eq!(asked, [RefreshKind::Plain]);
-        assert_eq!(s.next_wake(), Some(at + 50_000), "confirmation restarts the interval");
+        assert_eq!(
+            s.next_wake(),
+            Some(at + 50_000),
+            "confirmation restarts the interval"
+        );
     }
 
     #[test]
@@ -757,7 +908,9 @@ mod tests {
         let mut now = T0;
         let mut delays = vec![];
         for _ in 0..10 {
-            let (_, _) = drive(&mut s, now, Need::scheduled(now), |_| Err(Error::new(ErrorCode::RefreshFailed, "x")));
+            let (_, _) = drive(&mut s, now, Need::scheduled(now), |_| {
+                Err(Error::new(ErrorCode::RefreshFailed, "x"))
+            });
             let next = s.next_wake().unwrap();
             delays.push(next - now);
             now = next;
@@ -768,7 +921,9 @@ mod tests {
             assert!(*d >= nominal / 2 && *d <= nominal, "delay {i} = {d}");
         }
         // Success resets the backoff and the schedule returns to the token.
-        drive(&mut s, now, Need::scheduled(now), |_| Ok(Some(token(now, now + 60_000))));
+        drive(&mut s, now, Need::scheduled(now), |_| {
+            Ok(Some(token(now, now + 60_000)))
+        });
         // exp is whole seconds, so exp − margin lands on the second before now + 50 s.
         assert_eq!(s.next_wake(), Some(now / 1000 * 1000 + 50_000));
     }
@@ -779,12 +934,19 @@ mod tests {
         s.start(T0);
         let mut need = Need::to_send();
         let mut joiner = Need::to_send();
-        let Step::Refresh(id, ..) = s.next_step(T0, &mut need) else { panic!() };
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut need) else {
+            panic!()
+        };
         assert_eq!(s.next_step(T0, &mut joiner), Step::Wait);
         assert!(!s.sign_out());
-        assert_eq!(s.refresh_finished(T0, id, Ok(Some(token(T0, T0 + 60_000)))), Refreshed::Discarded);
+        assert_eq!(
+            s.refresh_finished(T0, id, Ok(Some(token(T0, T0 + 60_000)))),
+            Refreshed::Discarded
+        );
         for n in [&mut need, &mut joiner] {
-            assert!(matches!(s.next_step(T0, n), Step::GiveUp(e) if e.code == ErrorCode::Unauthenticated));
+            assert!(
+                matches!(s.next_step(T0, n), Step::GiveUp(e) if e.code == ErrorCode::Unauthenticated)
+            );
         }
         assert!(!s.is_authenticated(T0));
         assert_eq!(s.next_wake(), None);
@@ -795,8 +957,14 @@ mod tests {
         // The page clock is 5 minutes behind: iat lies in the page's future.
         let mut s = session();
         let issuer_now = T0 + 300_000;
-        drive(&mut s, T0, Need::to_send(), |_| Ok(Some(token(issuer_now, issuer_now + 60_000))));
-        assert_eq!(s.expires_at(), Some(T0 + 60_000), "expiry is moved onto the page clock");
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(issuer_now, issuer_now + 60_000)))
+        });
+        assert_eq!(
+            s.expires_at(),
+            Some(T0 + 60_000),
+            "expiry is moved onto the page clock"
+        );
         assert!(!s.is_due(T0 + 49_000));
     }
 
@@ -814,7 +982,9 @@ mod tests {
         assert_eq!(s.expires_at(), Some(page_now + 60_000));
         // Later plain (cached) tokens are read with the learnt offset: no more escalation.
         let later = page_now + 55_000;
-        let (asked, _) = drive(&mut s, later, Need::scheduled(later), |_| Ok(Some(token(T0 + 55_000, T0 + 115_000))));
+        let (asked, _) = drive(&mut s, later, Need::scheduled(later), |_| {
+            Ok(Some(token(T0 + 55_000, T0 + 115_000)))
+        });
         assert_eq!(asked, [RefreshKind::Plain]);
     }
 
@@ -835,6 +1005,7 @@ mod tests {
     #[test]
     fn token_debug_output_is_redacted() {
         let t = Token("secret-token-text".into());
+        assert!(!format!("{:?}", opaque("secret-token-text").claims).contains("secret"));
         assert_eq!(format!("{t:?}"), "Token(<redacted>)");
         let step = Step::Use(1, t);
         assert!(!format!("{step:?}").contains("secret"));

@@ -1,0 +1,215 @@
+//! Reading the JS `SessionConfig` into checked Rust values. Every failure is a `config`
+//! error that names the field.
+
+use js_sys::{Array, Function, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Url;
+
+use super::log::Level;
+use crate::core::error::Error;
+use crate::core::policy::Policy;
+
+/// A validated `SessionConfig`.
+pub struct Config {
+    /// Timing settings.
+    pub policy: Policy,
+    /// `getToken(ctx)`.
+    pub get_token: Function,
+    /// `checkSession()`, the provider's own session probe.
+    pub check_session: Option<Function>,
+    /// Called once per expiry instead of the default redirect.
+    pub on_session_expired: Option<Function>,
+    /// Absolute http(s) URL to send the user to when the session expires.
+    pub login_url: Option<String>,
+    /// Origins (`scheme://host[:port]`) that may receive the bearer.
+    pub allowed_origins: Vec<String>,
+    /// localStorage keys to mirror the token under.
+    pub storage_keys: Vec<String>,
+    /// The `fetch` to send requests with.
+    pub fetch: Function,
+    /// Console level.
+    pub log_level: Level,
+}
+
+impl Config {
+    /// Reads and checks `value`, which must be a `SessionConfig` object.
+    pub fn read(value: &JsValue) -> Result<Config, Error> {
+        if !value.is_object() {
+            return Err(Error::config(
+                "config",
+                "must be an object with a getToken function",
+            ));
+        }
+        let get = |field: &'static str| -> Result<JsValue, Error> {
+            // Getters and proxies can throw.
+            Reflect::get(value, &JsValue::from_str(field))
+                .map_err(|_| Error::config(field, "could not be read"))
+        };
+        let defaults = Policy::default();
+        let policy = Policy {
+            refresh_interval_ms: Policy::millis(
+                "refreshIntervalMs",
+                number(&get("refreshIntervalMs")?, "refreshIntervalMs")?,
+                defaults.refresh_interval_ms,
+                1,
+            )?,
+            expiry_margin_ms: Policy::millis(
+                "expiryMarginMs",
+                number(&get("expiryMarginMs")?, "expiryMarginMs")?,
+                defaults.expiry_margin_ms,
+                0,
+            )?,
+            token_timeout_ms: Policy::millis(
+                "tokenTimeoutMs",
+                number(&get("tokenTimeoutMs")?, "tokenTimeoutMs")?,
+                defaults.token_timeout_ms,
+                1,
+            )?,
+            request_timeout_ms: Policy::millis(
+                "requestTimeoutMs",
+                number(&get("requestTimeoutMs")?, "requestTimeoutMs")?,
+                defaults.request_timeout_ms,
+                1,
+            )?,
+        };
+        let get_token = function(&get("getToken")?, "getToken")?.ok_or_else(|| {
+            Error::config(
+                "getToken",
+                "is required: a function returning a token, null, or a Promise of one",
+            )
+        })?;
+        let fetch = match function(&get("fetch")?, "fetch")? {
+            Some(f) => f,
+            None => Reflect::get(&js_sys::global(), &JsValue::from_str("fetch"))
+                .ok()
+                .and_then(|f| f.dyn_into().ok())
+                .ok_or_else(|| {
+                    Error::config("fetch", "was not given and this page has no global fetch")
+                })?,
+        };
+        let log_level = match string(&get("logLevel")?, "logLevel")? {
+            None => Level::Warn,
+            Some(name) => Level::parse(&name).ok_or_else(|| {
+                Error::config(
+                    "logLevel",
+                    "must be one of debug, info, warn, error, silent",
+                )
+            })?,
+        };
+        let allowed_origins = match strings(&get("allowedOrigins")?, "allowedOrigins")? {
+            None => vec![page_origin().ok_or_else(|| {
+                Error::config(
+                    "allowedOrigins",
+                    "is required where the page has no origin of its own",
+                )
+            })?],
+            Some(list) => list.iter().map(|s| origin(s)).collect::<Result<_, _>>()?,
+        };
+        let login_url = string(&get("loginUrl")?, "loginUrl")?
+            .map(|s| login_url(&s))
+            .transpose()?;
+        Ok(Config {
+            policy,
+            get_token,
+            check_session: function(&get("checkSession")?, "checkSession")?,
+            on_session_expired: function(&get("onSessionExpired")?, "onSessionExpired")?,
+            login_url,
+            allowed_origins,
+            storage_keys: strings(&get("storageKeys")?, "storageKeys")?.unwrap_or_default(),
+            fetch,
+            log_level,
+        })
+    }
+
+    /// Whether a request to `origin` may carry the bearer.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+fn absent(v: &JsValue) -> bool {
+    v.is_undefined() || v.is_null()
+}
+
+fn number(v: &JsValue, field: &str) -> Result<Option<f64>, Error> {
+    if absent(v) {
+        return Ok(None);
+    }
+    v.as_f64()
+        .map(Some)
+        .ok_or_else(|| Error::config(field, "must be a number"))
+}
+
+fn string(v: &JsValue, field: &str) -> Result<Option<String>, Error> {
+    if absent(v) {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| Error::config(field, "must be a string"))
+}
+
+fn function(v: &JsValue, field: &str) -> Result<Option<Function>, Error> {
+    if absent(v) {
+        return Ok(None);
+    }
+    v.dyn_ref::<Function>()
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| Error::config(field, "must be a function"))
+}
+
+fn strings(v: &JsValue, field: &str) -> Result<Option<Vec<String>>, Error> {
+    if absent(v) {
+        return Ok(None);
+    }
+    if !Array::is_array(v) {
+        return Err(Error::config(field, "must be an array of strings"));
+    }
+    Array::from(v)
+        .iter()
+        .map(|item| {
+            item.as_string()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::config(field, "must contain only non-empty strings"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Normalises an allowed origin through the URL parser. Anything with a path, a query, or
+/// an opaque origin (`*`, `null`, `file:`) is refused: the allow-list is exact origins only.
+fn origin(entry: &str) -> Result<String, Error> {
+    const PROBLEM: &str = "entries must be origins such as https://api.example.com (scheme, host, optional port; no path, no wildcard)";
+    let url = Url::new(entry).map_err(|_| Error::config("allowedOrigins", PROBLEM))?;
+    let origin = url.origin();
+    let bare = url.pathname() == "/"
+        && url.search().is_empty()
+        && url.hash().is_empty()
+        && url.username().is_empty();
+    if origin == "null" || !bare || !matches!(url.protocol().as_str(), "http:" | "https:") {
+        return Err(Error::config("allowedOrigins", PROBLEM));
+    }
+    Ok(origin)
+}
+
+/// Resolves `loginUrl` against the page and allows only http(s): a `javascript:` URL here
+/// would run script on every expiry.
+fn login_url(raw: &str) -> Result<String, Error> {
+    let base = web_sys::window().and_then(|w| w.location().href().ok());
+    let url = match &base {
+        Some(base) => Url::new_with_base(raw, base),
+        None => Url::new(raw),
+    }
+    .map_err(|_| Error::config("loginUrl", "must be a URL"))?;
+    if !matches!(url.protocol().as_str(), "http:" | "https:") {
+        return Err(Error::config("loginUrl", "must be an http or https URL"));
+    }
+    Ok(url.href())
+}
+
+/// The page's own origin, when it has a real one.
+pub fn page_origin() -> Option<String> {
+    let origin = web_sys::window()?.location().origin().ok()?;
+    (origin != "null").then_some(origin)
+}

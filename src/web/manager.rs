@@ -1,0 +1,436 @@
+//! One session in the browser: runs the core's steps, calls the provider, sends requests,
+//! keeps the refresh timer and the page-lifecycle listeners.
+//!
+//! `Inner` is shared (`Rc`) between the exported `SessionManager` and the futures in flight.
+//! Timer, lifecycle and broadcast callbacks hold only a `Weak`, so dropping the manager
+//! (`free()`) tears everything down. No `RefCell` borrow is held across an `await`.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use web_sys::{BroadcastChannel, MessageEvent};
+
+use super::config::Config;
+use super::deadline::within;
+use super::events::{detail, Events};
+use super::jwt::read_claims;
+use super::lifecycle::Lifecycle;
+use super::log::Logger;
+use super::now;
+use super::request::{target_origin, wants_refresh, Prepared};
+use super::storage::Mirror;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::policy::MAX_TIMER_MS;
+use crate::core::session::{
+    Answer, Generation, Need, Reason, RefreshId, RefreshKind, Refreshed, Session, Step, Token,
+};
+
+/// Other tabs of the origin hear about sign-outs on this channel.
+const CHANNEL: &str = "session-keeper";
+const SIGN_OUT_MESSAGE: &str = "signOut";
+
+/// The shared state of one session.
+pub struct Inner {
+    core: RefCell<Session>,
+    config: Config,
+    log: Logger,
+    events: Events,
+    mirror: Mirror,
+    /// The provider call in flight; joiners await this same promise (single flight).
+    inflight: RefCell<Option<(RefreshId, Promise)>>,
+    /// The refresh timer; replacing or dropping it cancels it.
+    timer: RefCell<Option<Timeout>>,
+    lifecycle: RefCell<Option<Lifecycle>>,
+    channel: RefCell<Option<(BroadcastChannel, Closure<dyn FnMut(MessageEvent)>)>>,
+}
+
+impl Inner {
+    /// Builds a session from a validated config and starts listening for other tabs.
+    pub fn new(config: Config) -> Rc<Inner> {
+        let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
+        let inner = Rc::new(Inner {
+            core: RefCell::new(Session::new(config.policy, seed)),
+            log: Logger(config.log_level),
+            mirror: Mirror::new(config.storage_keys.clone()),
+            events: Events::new(),
+            config,
+            inflight: RefCell::new(None),
+            timer: RefCell::new(None),
+            lifecycle: RefCell::new(None),
+            channel: RefCell::new(None),
+        });
+        inner.listen_to_other_tabs();
+        inner
+    }
+
+    /// The listener registry.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Whether there is a token that has not expired.
+    pub fn is_authenticated(&self) -> bool {
+        self.core.borrow().is_authenticated(now())
+    }
+
+    /// Page-clock expiry of the current token, in ms since the epoch.
+    pub fn expires_at(&self) -> Option<f64> {
+        self.core.borrow().expires_at().map(|t| t as f64)
+    }
+
+    // ----- tokens -----
+
+    /// Runs the core's steps until `need` is met: a usable token, or an error.
+    async fn token_for(self: &Rc<Self>, mut need: Need) -> Result<(Generation, Token), Error> {
+        loop {
+            let step = self.core.borrow_mut().next_step(now(), &mut need);
+            let pending = match step {
+                Step::Use(generation, token) => return Ok((generation, token)),
+                Step::GiveUp(error) => return Err(error),
+                Step::Wait => self.inflight.borrow().as_ref().map(|(_, p)| p.clone()),
+                Step::Refresh(id, kind, reason) => Some(self.start_refresh(id, kind, reason)),
+            };
+            if let Some(pending) = pending {
+                // The refresh promise never rejects; its outcome is read back from the core.
+                let _ = JsFuture::from(pending).await;
+            }
+        }
+    }
+
+    /// Starts provider call `id` and publishes it as the one in flight.
+    fn start_refresh(self: &Rc<Self>, id: RefreshId, kind: RefreshKind, reason: Reason) -> Promise {
+        let inner = Rc::clone(self);
+        let promise = future_to_promise(async move {
+            let answer = inner.ask_provider(kind, reason).await;
+            let outcome = inner.core.borrow_mut().refresh_finished(now(), id, answer);
+            {
+                let mut slot = inner.inflight.borrow_mut();
+                if slot.as_ref().is_some_and(|(i, _)| *i == id) {
+                    *slot = None;
+                }
+            }
+            inner.announce(outcome, reason);
+            inner.reschedule();
+            Ok(JsValue::UNDEFINED)
+        });
+        *self.inflight.borrow_mut() = Some((id, promise.clone()));
+        promise
+    }
+
+    /// Calls `getToken({ forceRefresh, reason })`, bounded by `tokenTimeoutMs`.
+    async fn ask_provider(
+        &self,
+        kind: RefreshKind,
+        reason: Reason,
+    ) -> Result<Option<Answer>, Error> {
+        let context = detail(&[
+            (
+                "forceRefresh",
+                JsValue::from_bool(kind == RefreshKind::Forced),
+            ),
+            ("reason", JsValue::from_str(reason.as_str())),
+        ]);
+        self.log
+            .debug(&["asking the provider for a token (", reason.as_str(), ")"]);
+        let returned = self
+            .config
+            .get_token
+            .call1(&JsValue::UNDEFINED, &context)
+            .map_err(|_| Error::new(ErrorCode::RefreshFailed, "getToken threw"))?;
+        let timeout = self.core.borrow().policy().token_timeout_ms;
+        match within(timeout, JsFuture::from(Promise::resolve(&returned))).await {
+            Err(_) => Err(Error::new(
+                ErrorCode::Timeout,
+                "getToken did not settle within tokenTimeoutMs",
+            )),
+            Ok(Err(_)) => Err(Error::new(ErrorCode::RefreshFailed, "getToken rejected")),
+            Ok(Ok(value)) if value.is_null() || value.is_undefined() => Ok(None),
+            Ok(Ok(value)) => match value.as_string() {
+                Some(token) => Ok(Some(Answer {
+                    claims: read_claims(&token),
+                    token,
+                })),
+                None => Err(Error::new(
+                    ErrorCode::RefreshFailed,
+                    "getToken returned something other than a string or null",
+                )),
+            },
+        }
+    }
+
+    /// Tells the page what a finished refresh changed: events, mirror, logs.
+    fn announce(&self, outcome: Refreshed, reason: Reason) {
+        match outcome {
+            Refreshed::New {
+                expires_at,
+                unreadable,
+                signed_in,
+                ..
+            } => {
+                if let Some(current) = self.core.borrow().current_token() {
+                    self.mirror.write(current.expose(), &self.log);
+                }
+                if let Some(problem) = unreadable {
+                    self.log.debug(&[
+                        problem.describe(),
+                        "; refreshing by refreshIntervalMs and on 401 only",
+                    ]);
+                }
+                self.log.info(&["token refreshed (", reason.as_str(), ")"]);
+                let expires = expires_at.map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64));
+                self.events.emit(
+                    "tokenRefreshed",
+                    &detail(&[
+                        ("expiresAt", expires.clone()),
+                        ("reason", JsValue::from_str(reason.as_str())),
+                    ]),
+                    &self.log,
+                );
+                if signed_in {
+                    self.state_changed(true, expires);
+                }
+            }
+            Refreshed::Unchanged => self
+                .log
+                .debug(&["the provider confirmed the current token"]),
+            Refreshed::SignedOut { had_token } => {
+                self.log.info(&["the provider has no session"]);
+                self.mirror.clear(&self.log);
+                if had_token {
+                    self.state_changed(false, JsValue::NULL);
+                }
+            }
+            Refreshed::Failed(error) => {
+                self.log.warn(&["token refresh failed: ", &error.message]);
+                self.events.emit(
+                    "refreshFailed",
+                    &detail(&[
+                        ("code", JsValue::from_str(error.code.as_str())),
+                        ("message", JsValue::from_str(&error.message)),
+                        ("reason", JsValue::from_str(reason.as_str())),
+                    ]),
+                    &self.log,
+                );
+            }
+            Refreshed::Discarded => {}
+        }
+    }
+
+    fn state_changed(&self, authenticated: bool, expires_at: JsValue) {
+        self.events.emit(
+            "stateChanged",
+            &detail(&[
+                ("authenticated", JsValue::from_bool(authenticated)),
+                ("expiresAt", expires_at),
+            ]),
+            &self.log,
+        );
+    }
+
+    /// Reports the session expired: once per burst, then `onSessionExpired` or the login page.
+    fn session_expired(&self, reason: &str) {
+        if !self.core.borrow_mut().report_expired() {
+            return;
+        }
+        self.log.warn(&["session expired (", reason, ")"]);
+        self.events.emit(
+            "sessionExpired",
+            &detail(&[("reason", JsValue::from_str(reason))]),
+            &self.log,
+        );
+        if let Some(callback) = &self.config.on_session_expired {
+            if callback.call0(&JsValue::UNDEFINED).is_err() {
+                self.log.error(&["onSessionExpired threw"]);
+            }
+        } else if let Some(url) = &self.config.login_url {
+            if let Some(window) = web_sys::window() {
+                let _ = window.location().assign(url);
+            }
+        }
+    }
+
+    /// `refreshToken()`: a forced refresh, shared with any other in flight.
+    pub async fn refresh_token(self: Rc<Self>) -> Result<JsValue, JsValue> {
+        let (_, token) = self.token_for(Need::forced(now())).await?;
+        Ok(JsValue::from_str(token.expose()))
+    }
+
+    // ----- requests -----
+
+    /// `fetchWithAuth(input, init)`.
+    pub async fn fetch_with_auth(
+        self: Rc<Self>,
+        input: JsValue,
+        init: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let request = Prepared::new(&input, &init)?;
+        let timeout = self.core.borrow().policy().request_timeout_ms;
+        let allowed = target_origin(&input).is_some_and(|o| self.config.allows(&o));
+        if !allowed || request.has_authorization() {
+            // Other origins never see the bearer; a caller's own Authorization header wins.
+            if allowed {
+                self.log
+                    .debug(&["the caller set Authorization; sending the request as it is"]);
+            }
+            return request
+                .send(&self.config.fetch, None, timeout)
+                .await
+                .map(Into::into);
+        }
+        let (generation, token) = self.token_or_expire(Need::to_send()).await?;
+        let response = request
+            .send(&self.config.fetch, Some(token.expose()), timeout)
+            .await?;
+        if !wants_refresh(&response, timeout).await {
+            return Ok(response.into());
+        }
+        if !request.replayable {
+            self.log
+                .warn(&["a request with a ReadableStream body got a 401 and cannot be replayed"]);
+            self.refresh_in_background(generation);
+            return Ok(response.into());
+        }
+        self.log.debug(&["401: refreshing and retrying once"]);
+        let (_, token) = self
+            .token_or_expire(Need::after_rejection(generation))
+            .await?;
+        if let Some(reason) = request.aborted() {
+            return Err(reason);
+        }
+        let retried = request
+            .send(&self.config.fetch, Some(token.expose()), timeout)
+            .await?;
+        if wants_refresh(&retried, timeout).await {
+            self.session_expired("unauthorized");
+        }
+        Ok(retried.into())
+    }
+
+    async fn token_or_expire(self: &Rc<Self>, need: Need) -> Result<(Generation, Token), Error> {
+        let result = self.token_for(need).await;
+        if let Err(error) = &result {
+            self.session_expired(if error.code == ErrorCode::Unauthenticated {
+                "unauthenticated"
+            } else {
+                "refresh_failed"
+            });
+        }
+        result
+    }
+
+    fn refresh_in_background(self: &Rc<Self>, rejected: Generation) {
+        let inner = Rc::clone(self);
+        spawn_local(async move {
+            let _ = inner.token_for(Need::after_rejection(rejected)).await;
+        });
+    }
+
+    // ----- schedule -----
+
+    /// `start()`: scheduled refresh and page-lifecycle listeners.
+    pub fn start(self: &Rc<Self>) {
+        self.core.borrow_mut().start(now());
+        if self.lifecycle.borrow().is_none() {
+            let weak = Rc::downgrade(self);
+            let listeners = Lifecycle::listen(move |event| {
+                if let Some(inner) = weak.upgrade() {
+                    inner
+                        .log
+                        .debug(&["page woke up (", event, "); re-checking the token"]);
+                    inner.wake();
+                }
+            });
+            *self.lifecycle.borrow_mut() = listeners;
+        }
+        self.wake();
+    }
+
+    /// `stop()`: cancels the timer and removes the listeners.
+    pub fn stop(&self) {
+        self.core.borrow_mut().stop();
+        self.timer.borrow_mut().take();
+        self.lifecycle.borrow_mut().take();
+    }
+
+    /// Refreshes now if due (the timer fired, or the tab slept past it); otherwise re-arms.
+    fn wake(self: &Rc<Self>) {
+        let at = now();
+        if !self.core.borrow().is_due(at) {
+            return self.reschedule();
+        }
+        let inner = Rc::clone(self);
+        spawn_local(async move {
+            // Failures are announced by the refresh itself and retried with backoff.
+            let _ = inner.token_for(Need::scheduled(at)).await;
+            inner.reschedule();
+        });
+    }
+
+    /// Arms the one refresh timer for the core's next wake-up (dropping the old one clears it).
+    fn reschedule(self: &Rc<Self>) {
+        let next = self.core.borrow().next_wake();
+        let timer = next.map(|at| {
+            let delay = at.saturating_sub(now()).min(MAX_TIMER_MS) as u32;
+            let weak: Weak<Inner> = Rc::downgrade(self);
+            Timeout::new(delay, move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.wake();
+                }
+            })
+        });
+        *self.timer.borrow_mut() = timer;
+    }
+
+    // ----- sign-out, here and in other tabs -----
+
+    /// `signOut()`: stop, forget the token, clear the mirror, tell other tabs.
+    pub fn sign_out(&self) {
+        self.forget();
+        if let Some((channel, _)) = self.channel.borrow().as_ref() {
+            let _ = channel.post_message(&JsValue::from_str(SIGN_OUT_MESSAGE));
+        }
+    }
+
+    fn forget(&self) {
+        self.stop();
+        let had_token = self.core.borrow_mut().sign_out();
+        self.inflight.borrow_mut().take();
+        self.mirror.clear(&self.log);
+        if had_token {
+            self.log.info(&["signed out"]);
+            self.state_changed(false, JsValue::NULL);
+        }
+    }
+
+    fn listen_to_other_tabs(self: &Rc<Self>) {
+        let Ok(channel) = BroadcastChannel::new(CHANNEL) else {
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some(inner) = weak.upgrade() else { return };
+            if event.data().as_string().as_deref() == Some(SIGN_OUT_MESSAGE) {
+                let was_authenticated = inner.core.borrow().current_token().is_some();
+                inner.forget();
+                if was_authenticated {
+                    inner.session_expired("signed_out_elsewhere");
+                }
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        *self.channel.borrow_mut() = Some((channel, on_message));
+    }
+
+    /// Tears everything down (`free()`): timer, listeners, channel.
+    pub fn shutdown(&self) {
+        self.stop();
+        if let Some((channel, _closure)) = self.channel.borrow_mut().take() {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The opt-in localStorage mirror that old templates read (`authToken`, `auth_token`, …).
+//!
+//! Plain `web_sys::Storage` rather than gloo-storage, for two reasons. gloo-storage
+//! JSON-encodes values, but templates read the raw token string. And its `raw()` throws when
+//! storage is blocked, while a blocked or full storage must degrade to memory only, never
+//! to an exception.
+
+use std::cell::Cell;
+
+use web_sys::Storage;
+
+use super::log::Logger;
+
+/// Writes the token under every configured key, and removes it on sign-out.
+pub struct Mirror {
+    keys: Vec<String>,
+    warned: Cell<bool>,
+}
+
+impl Mirror {
+    /// A mirror for `keys`; with no keys it does nothing (memory only, the default).
+    pub fn new(keys: Vec<String>) -> Self {
+        Mirror {
+            keys,
+            warned: Cell::new(false),
+        }
+    }
+
+    /// Writes `token` under every key.
+    pub fn write(&self, token: &str, log: &Logger) {
+        self.each(log, |storage, key| storage.set_item(key, token).is_ok());
+    }
+
+    /// Removes every key.
+    pub fn clear(&self, log: &Logger) {
+        self.each(log, |storage, key| storage.remove_item(key).is_ok());
+    }
+
+    fn each(&self, log: &Logger, mut op: impl FnMut(&Storage, &str) -> bool) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let ok = match local_storage() {
+            Some(storage) => self
+                .keys
+                .iter()
+                .fold(true, |ok, key| op(&storage, key) && ok),
+            None => false,
+        };
+        if !ok && !self.warned.replace(true) {
+            log.warn(&["localStorage refused the token mirror; the token stays in memory only"]);
+        }
+    }
+}
+
+/// localStorage, or `None` where the page may not use it (sandboxed frames, disabled storage).
+pub fn local_storage() -> Option<Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}

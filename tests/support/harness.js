@@ -1,0 +1,165 @@
+// Test doubles for the browser suites. Every token minted here carries LEAK_MARK, so
+// the leak checks can search logs, errors and event details for it.
+
+export const LEAK_MARK = 'LEAKMARK';
+const enc = (obj) => btoa(JSON.stringify(obj)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+let minted = 0;
+
+/** A JWT-shaped token living `lifetimeMs` (fractional exp keeps ms precision). */
+export function jwt(lifetimeMs, iatShiftMs = 0) {
+  const now = Date.now();
+  minted += 1;
+  const payload = { sub: 'user-1', iat: (now + iatShiftMs) / 1000, exp: (now + lifetimeMs) / 1000 };
+  return `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc(payload)}.${LEAK_MARK}${minted}`;
+}
+
+/** A scripted identity provider: plain calls answer from cache while the token lives. */
+export class Provider {
+  constructor(lifetimeMs) {
+    this.lifetimeMs = lifetimeMs;
+    this.mode = 'ok';
+    this.delayMs = 0;
+    this.calls = [];
+    this.token = null;
+    this.expiresAt = 0;
+    this.getToken = (ctx) => this.answer(ctx);
+  }
+  answer(ctx) {
+    this.calls.push({ force: ctx.forceRefresh === true, reason: ctx.reason });
+    switch (this.mode) {
+      case 'null': return null;
+      case 'throw': throw new Error(`provider exploded ${this.token}`);
+      case 'reject': return Promise.reject(new Error(`provider rejected ${this.token}`));
+      case 'hang': return new Promise(() => {});
+      case 'number': return 42;
+      case 'same': this.token ??= jwt(this.lifetimeMs); return this.token;
+    }
+    if (ctx.forceRefresh || !this.token || Date.now() >= this.expiresAt) this.mint();
+    const token = this.token;
+    return this.delayMs ? new Promise((r) => setTimeout(() => r(token), this.delayMs)) : Promise.resolve(token);
+  }
+  mint() {
+    this.token = jwt(this.lifetimeMs);
+    this.expiresAt = Date.now() + this.lifetimeMs;
+    return this.token;
+  }
+  forced() { return this.calls.filter((c) => c.force).length; }
+  plain() { return this.calls.filter((c) => !c.force).length; }
+  reasons() { return this.calls.map((c) => `${c.force ? 'forced' : 'plain'}:${c.reason}`).join(','); }
+}
+
+/**
+ * A fake backend used as the injected fetch. It accepts only the provider's current token
+ * (rotation) unless that token was revoked; `mode = 'reject'` refuses everything.
+ */
+export class Backend {
+  constructor(provider) {
+    this.provider = provider;
+    this.mode = 'normal';
+    this.requests = [];
+    this.revoked = new Set();
+    this.held = [];
+    this.scripted = [];
+    this.fetch = (input, init) => this.handle(input instanceof Request && init === undefined ? input : new Request(input, init));
+  }
+  async handle(req) {
+    const record = { url: req.url, method: req.method, auth: req.headers.get('authorization'), body: null, type: req.headers.get('content-type') };
+    this.requests.push(record);
+    if (req.signal.aborted) throw req.signal.reason;
+    record.body = req.method === 'GET' || req.method === 'HEAD' ? null : await req.text();
+    if (this.held.length) await new Promise((resolve, reject) => {
+      const release = this.held.shift();
+      release.resolve = resolve;
+      req.signal.addEventListener('abort', () => reject(req.signal.reason));
+    });
+    if (this.mode === 'hang') await new Promise((_, reject) => req.signal.addEventListener('abort', () => reject(req.signal.reason)));
+    const script = this.scripted.shift();
+    if (script) return new Response(script.body, { status: script.status, headers: { 'content-type': 'application/json' } });
+    const ok = this.mode !== 'reject' && record.auth !== null && record.auth === `Bearer ${this.provider.token}` && !this.revoked.has(this.provider.token);
+    return ok
+      ? new Response(JSON.stringify({ credits: 100 }), { status: 200, headers: { 'content-type': 'application/json' } })
+      : new Response(JSON.stringify({ error: 'Token has expired', requires_refresh: true }), { status: 401, headers: { 'content-type': 'application/json' } });
+  }
+  /** Holds the next request until the returned function is called. */
+  holdNext() {
+    const slot = { resolve: null };
+    this.held.push(slot);
+    return () => slot.resolve && slot.resolve();
+  }
+  script(status, body) { this.scripted.push({ status, body }); }
+  revoke(token) { this.revoked.add(token); }
+  count() { return this.requests.length; }
+  at(i) { return this.requests.at(i); }
+  auth(i) { return this.at(i)?.auth ?? null; }
+  body(i) { return this.at(i)?.body ?? null; }
+  contentType(i) { return this.at(i)?.type ?? null; }
+  url(i) { return this.at(i)?.url ?? ''; }
+}
+
+/** A SessionConfig wired to the doubles, with `extra` merged in. */
+export function config(provider, backend, extra) {
+  return { getToken: provider.getToken, fetch: backend.fetch, logLevel: 'debug', ...(extra ?? {}) };
+}
+
+/** One request init per replayable body type, as [name, init] pairs. */
+export function bodies() {
+  const form = new FormData();
+  form.append('field', 'value');
+  form.append('file', new Blob(['file-bytes'], { type: 'text/plain' }), 'a.txt');
+  return [
+    ['string', { method: 'POST', body: 'plain text body' }],
+    ['json', { method: 'PUT', body: JSON.stringify({ a: 1, b: [2, 3] }), headers: { 'content-type': 'application/json' } }],
+    ['urlsearchparams', { method: 'POST', body: new URLSearchParams({ q: 'x y', n: '1' }) }],
+    ['formdata', { method: 'POST', body: form }],
+    ['blob', { method: 'POST', body: new Blob(['blob-bytes'], { type: 'application/octet-stream' }) }],
+    ['arraybuffer', { method: 'PATCH', body: new TextEncoder().encode('buffer-bytes').buffer }],
+  ];
+}
+
+/** A POST init whose body is a ReadableStream (sent once, never replayed). */
+export function streamInit() {
+  const stream = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('streamed')); c.close(); } });
+  return { method: 'POST', body: stream, duplex: 'half' };
+}
+
+/** Records events; `listener(name)` is what a page would pass to `on`. */
+export class Recorder {
+  constructor() { this.seen = []; }
+  listener(name) { return (detail) => this.seen.push({ name, detail: JSON.stringify(detail) }); }
+  count(name) { return this.seen.filter((e) => e.name === name).length; }
+  last(name) { return this.seen.filter((e) => e.name === name).at(-1)?.detail ?? null; }
+  leaks() { return this.seen.filter((e) => e.detail.includes(LEAK_MARK)).length; }
+}
+
+// Console tap: every line the library logs during the suite, to search for tokens.
+const lines = [];
+let tapped = false;
+export function tapConsole() {
+  if (tapped) return;
+  tapped = true;
+  for (const level of ['debug', 'info', 'warn', 'error', 'log']) {
+    const original = console[level].bind(console);
+    console[level] = (...args) => { lines.push(args.map(String).join(' ')); original(...args); };
+  }
+}
+export function loggedLines() { return lines.filter((l) => l.includes('[session-keeper]')).length; }
+export function loggedLeaks() { return lines.filter((l) => l.includes(LEAK_MARK)).length; }
+export function loggedMatching(text) { return lines.filter((l) => l.includes('[session-keeper]') && l.includes(text)).length; }
+
+/** Makes localStorage.setItem/removeItem throw (quota, private mode) until the returned undo runs. */
+export function breakStorage() {
+  const { setItem, removeItem } = Storage.prototype;
+  Storage.prototype.setItem = function () { throw new DOMException('quota', 'QuotaExceededError'); };
+  Storage.prototype.removeItem = function () { throw new DOMException('denied', 'SecurityError'); };
+  return () => { Storage.prototype.setItem = setItem; Storage.prototype.removeItem = removeItem; };
+}
+
+/** Dispatches a page-lifecycle event the way the browser would on wake-up. */
+export function wake(name) {
+  (name === 'visibilitychange' ? document : window).dispatchEvent(new Event(name));
+}
+
+export function errorCode(e) { return e?.code ?? null; }
+export function errorName(e) { return e?.name ?? null; }
+export function errorText(e) { return `${e?.name}: ${e?.message} ${e?.cause ?? ''}`; }
+export function status(r) { return r instanceof Response ? r.status : -1; }
