@@ -427,11 +427,10 @@ impl Session {
             return;
         };
         let age = now as i64 - iat as i64;
-        if age < self.offset_ms {
-            self.offset_ms = age;
-        } else if kind == RefreshKind::Forced
-            && now.saturating_add(self.policy.expiry_margin_ms) >= shift(exp, self.offset_ms)
-        {
+        let bound_broken = age < self.offset_ms;
+        let fresh_looks_unusable = kind == RefreshKind::Forced
+            && now.saturating_add(self.policy.expiry_margin_ms) >= shift(exp, self.offset_ms);
+        if bound_broken || fresh_looks_unusable {
             self.offset_ms = age;
         }
     }

@@ -33,6 +33,9 @@ use crate::core::session::{
 const CHANNEL: &str = "session-keeper";
 const SIGN_OUT_MESSAGE: &str = "signOut";
 
+/// The cross-tab channel and the handler it calls, dropped together.
+type Channel = (BroadcastChannel, Closure<dyn FnMut(MessageEvent)>);
+
 /// The shared state of one session.
 pub struct Inner {
     core: RefCell<Session>,
@@ -45,7 +48,7 @@ pub struct Inner {
     /// The refresh timer; replacing or dropping it cancels it.
     timer: RefCell<Option<Timeout>>,
     lifecycle: RefCell<Option<Lifecycle>>,
-    channel: RefCell<Option<(BroadcastChannel, Closure<dyn FnMut(MessageEvent)>)>>,
+    channel: RefCell<Option<Channel>>,
 }
 
 impl Inner {

@@ -40,13 +40,14 @@ impl Mirror {
         if self.keys.is_empty() {
             return;
         }
-        let ok = match local_storage() {
-            Some(storage) => self
-                .keys
-                .iter()
-                .fold(true, |ok, key| op(&storage, key) && ok),
-            None => false,
-        };
+        let mut ok = false;
+        if let Some(storage) = local_storage() {
+            ok = true;
+            // Every key is tried, even after one fails.
+            for key in &self.keys {
+                ok &= op(&storage, key);
+            }
+        }
         if !ok && !self.warned.replace(true) {
             log.warn(&["localStorage refused the token mirror; the token stays in memory only"]);
         }
