@@ -13,7 +13,8 @@ setup:
 test: setup test-native test-browser
 
 test-native:
-	cargo test
+	cargo test --lib
+	cargo test --doc
 
 test-browser:
 	wasm-pack test --headless --chrome --chromedriver $(CHROMEDRIVER)
