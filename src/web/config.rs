@@ -131,32 +131,33 @@ fn absent(v: &JsValue) -> bool {
     v.is_undefined() || v.is_null()
 }
 
-fn number(v: &JsValue, field: &str) -> Result<Option<f64>, Error> {
+/// An optional field: absent (`undefined`/`null`) is `None`; present must convert.
+fn optional<T>(
+    v: &JsValue,
+    field: &str,
+    expected: &str,
+    convert: impl FnOnce(&JsValue) -> Option<T>,
+) -> Result<Option<T>, Error> {
     if absent(v) {
         return Ok(None);
     }
-    v.as_f64()
+    convert(v)
         .map(Some)
-        .ok_or_else(|| Error::config(field, "must be a number"))
+        .ok_or_else(|| Error::config(field, expected))
+}
+
+fn number(v: &JsValue, field: &str) -> Result<Option<f64>, Error> {
+    optional(v, field, "must be a number", JsValue::as_f64)
 }
 
 fn string(v: &JsValue, field: &str) -> Result<Option<String>, Error> {
-    if absent(v) {
-        return Ok(None);
-    }
-    v.as_string()
-        .map(Some)
-        .ok_or_else(|| Error::config(field, "must be a string"))
+    optional(v, field, "must be a string", JsValue::as_string)
 }
 
 fn function(v: &JsValue, field: &str) -> Result<Option<Function>, Error> {
-    if absent(v) {
-        return Ok(None);
-    }
-    v.dyn_ref::<Function>()
-        .cloned()
-        .map(Some)
-        .ok_or_else(|| Error::config(field, "must be a function"))
+    optional(v, field, "must be a function", |v| {
+        v.dyn_ref::<Function>().cloned()
+    })
 }
 
 fn strings(v: &JsValue, field: &str) -> Result<Option<Vec<String>>, Error> {
