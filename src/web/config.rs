@@ -46,31 +46,15 @@ impl Config {
                 .map_err(|_| Error::config(field, "could not be read"))
         };
         let defaults = Policy::default();
+        // `min` is 0 where zero means "off" (no margin), else 1.
+        let millis = |field: &'static str, default, min| {
+            Policy::millis(field, number(&get(field)?, field)?, default, min)
+        };
         let policy = Policy {
-            refresh_interval_ms: Policy::millis(
-                "refreshIntervalMs",
-                number(&get("refreshIntervalMs")?, "refreshIntervalMs")?,
-                defaults.refresh_interval_ms,
-                1,
-            )?,
-            expiry_margin_ms: Policy::millis(
-                "expiryMarginMs",
-                number(&get("expiryMarginMs")?, "expiryMarginMs")?,
-                defaults.expiry_margin_ms,
-                0,
-            )?,
-            token_timeout_ms: Policy::millis(
-                "tokenTimeoutMs",
-                number(&get("tokenTimeoutMs")?, "tokenTimeoutMs")?,
-                defaults.token_timeout_ms,
-                1,
-            )?,
-            request_timeout_ms: Policy::millis(
-                "requestTimeoutMs",
-                number(&get("requestTimeoutMs")?, "requestTimeoutMs")?,
-                defaults.request_timeout_ms,
-                1,
-            )?,
+            refresh_interval_ms: millis("refreshIntervalMs", defaults.refresh_interval_ms, 1)?,
+            expiry_margin_ms: millis("expiryMarginMs", defaults.expiry_margin_ms, 0)?,
+            token_timeout_ms: millis("tokenTimeoutMs", defaults.token_timeout_ms, 1)?,
+            request_timeout_ms: millis("requestTimeoutMs", defaults.request_timeout_ms, 1)?,
         };
         let get_token = function(&get("getToken")?, "getToken")?.ok_or_else(|| {
             Error::config(
