@@ -12,10 +12,10 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::web::config::Config;
 use crate::web::manager::Inner;
+use crate::web::promise;
 
 /// Keeps one login session alive: `fetchWithAuth`, scheduled refresh, events.
 #[wasm_bindgen]
@@ -55,13 +55,13 @@ impl SessionManager {
     /// `fetch` with the bearer added for allowed origins, refreshed and retried once on 401.
     #[wasm_bindgen(js_name = fetchWithAuth)]
     pub fn fetch_with_auth(&self, input: JsValue, init: JsValue) -> Promise {
-        future_to_promise(Rc::clone(&self.inner).fetch_with_auth(input, init))
+        promise(Rc::clone(&self.inner).fetch_with_auth(input, init))
     }
 
     /// Forces a refresh (shared with any in flight) and resolves with the new token.
     #[wasm_bindgen(js_name = refreshToken)]
     pub fn refresh_token(&self) -> Promise {
-        future_to_promise(Rc::clone(&self.inner).refresh_token())
+        promise(Rc::clone(&self.inner).refresh_token())
     }
 
     /// Whether the manager holds a token that has not expired.

@@ -11,7 +11,7 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 use super::config::Config;
@@ -20,9 +20,9 @@ use super::events::{detail, Events};
 use super::jwt::read_claims;
 use super::lifecycle::Lifecycle;
 use super::log::Logger;
-use super::now;
 use super::request::{target_origin, wants_refresh, Prepared};
 use super::storage::Mirror;
+use super::{now, promise, spawn};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::MAX_TIMER_MS;
 use crate::core::session::{
@@ -107,7 +107,7 @@ impl Inner {
     /// Starts provider call `id` and publishes it as the one in flight.
     fn start_refresh(self: &Rc<Self>, id: RefreshId, kind: RefreshKind, reason: Reason) -> Promise {
         let inner = Rc::clone(self);
-        let promise = future_to_promise(async move {
+        let pending = promise(async move {
             let answer = inner.ask_provider(kind, reason).await;
             let outcome = inner.core.borrow_mut().refresh_finished(now(), id, answer);
             {
@@ -120,8 +120,8 @@ impl Inner {
             inner.reschedule();
             Ok(JsValue::UNDEFINED)
         });
-        *self.inflight.borrow_mut() = Some((id, promise.clone()));
-        promise
+        *self.inflight.borrow_mut() = Some((id, pending.clone()));
+        pending
     }
 
     /// Calls `getToken({ forceRefresh, reason })`, bounded by `tokenTimeoutMs`.
@@ -327,7 +327,7 @@ impl Inner {
 
     fn refresh_in_background(self: &Rc<Self>, rejected: Generation) {
         let inner = Rc::clone(self);
-        spawn_local(async move {
+        spawn(async move {
             let _ = inner.token_for(Need::after_rejection(rejected)).await;
         });
     }
@@ -366,7 +366,7 @@ impl Inner {
             return self.reschedule();
         }
         let inner = Rc::clone(self);
-        spawn_local(async move {
+        spawn(async move {
             // Failures are announced by the refresh itself and retried with backoff.
             let _ = inner.token_for(Need::scheduled(at)).await;
             inner.reschedule();

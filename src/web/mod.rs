@@ -17,3 +17,27 @@ pub mod storage;
 pub fn now() -> crate::core::Millis {
     js_sys::Date::now() as crate::core::Millis
 }
+
+/// Every async task, boxed behind one type. Each distinct future type handed to
+/// `future_to_promise` or `spawn_local` gets its own copy of the task machinery, which made
+/// up about 15 KB of the module.
+type Task = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>>>,
+>;
+
+/// Runs `task` and hands back its Promise.
+pub fn promise(
+    task: impl std::future::Future<Output = Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>>
+        + 'static,
+) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(Box::pin(task) as Task)
+}
+
+/// Runs `task` in the background; nobody waits for it.
+pub fn spawn(task: impl std::future::Future<Output = ()> + 'static) {
+    // The promise never rejects, so dropping it loses nothing.
+    let _ = promise(async move {
+        task.await;
+        Ok(wasm_bindgen::JsValue::UNDEFINED)
+    });
+}
