@@ -20,7 +20,7 @@ use super::events::{detail, Events};
 use super::jwt::read_claims;
 use super::lifecycle::Lifecycle;
 use super::log::Logger;
-use super::request::{target_origin, wants_refresh, Prepared};
+use super::request::{wants_refresh, Prepared};
 use super::storage::Mirror;
 use super::{now, promise, spawn};
 use crate::core::error::{Error, ErrorCode};
@@ -272,7 +272,7 @@ impl Inner {
     ) -> Result<JsValue, JsValue> {
         let request = Prepared::new(&input, &init)?;
         let timeout = self.core.borrow().policy().request_timeout_ms;
-        let allowed = target_origin(&input).is_some_and(|o| self.config.allows(&o));
+        let allowed = request.origin().is_some_and(|o| self.config.allows(&o));
         if !allowed || request.has_authorization() {
             // Other origins never see the bearer; a caller's own Authorization header wins.
             if allowed {
@@ -294,7 +294,7 @@ impl Inner {
         if !request.replayable {
             self.log
                 .warn(&["a request with a ReadableStream body got a 401 and cannot be replayed"]);
-            self.refresh_in_background(generation);
+            self.refresh_detached(Need::after_rejection(generation));
             return Ok(response.into());
         }
         self.log.debug(&["401: refreshing and retrying once"]);
@@ -325,10 +325,12 @@ impl Inner {
         result
     }
 
-    fn refresh_in_background(self: &Rc<Self>, rejected: Generation) {
+    /// Meets `need` in the background. Nobody waits for the outcome: every refresh announces
+    /// its own result (events, backoff) and re-arms the timer when it finishes.
+    fn refresh_detached(self: &Rc<Self>, need: Need) {
         let inner = Rc::clone(self);
         spawn(async move {
-            let _ = inner.token_for(Need::after_rejection(rejected)).await;
+            let _ = inner.token_for(need).await;
         });
     }
 
@@ -365,12 +367,7 @@ impl Inner {
         if !self.core.borrow().is_due(at) {
             return self.reschedule();
         }
-        let inner = Rc::clone(self);
-        spawn(async move {
-            // Failures are announced by the refresh itself and retried with backoff.
-            let _ = inner.token_for(Need::scheduled(at)).await;
-            inner.reschedule();
-        });
+        self.refresh_detached(Need::scheduled(at));
     }
 
     /// Arms the one refresh timer for the core's next wake-up (dropping the old one clears it).

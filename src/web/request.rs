@@ -31,28 +31,6 @@ fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
     LooseRequest::new(input, init).map(Into::into)
 }
 
-/// The origin a fetch to `input` would go to, resolved against the page's base URL.
-pub fn target_origin(input: &JsValue) -> Option<String> {
-    let href = match input.dyn_ref::<Request>() {
-        Some(request) => request.url(),
-        None => {
-            // Strings and URL objects (and anything else fetch would stringify).
-            input
-                .as_string()
-                .or_else(|| input.dyn_ref::<Url>().map(Url::href))?
-        }
-    };
-    let base = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.base_uri().ok().flatten());
-    let url = match base {
-        Some(base) => Url::new_with_base(&href, &base),
-        None => Url::new(&href),
-    }
-    .ok()?;
-    Some(url.origin())
-}
-
 /// A request ready to be sent one or more times.
 pub struct Prepared {
     base: Request,
@@ -90,6 +68,12 @@ impl Prepared {
             timeout,
             replayable: !stream_body,
         })
+    }
+
+    /// The origin the request goes to. The `Request` constructor has already resolved the URL
+    /// against the document's base URL, exactly as fetch will.
+    pub fn origin(&self) -> Option<String> {
+        Url::new(&self.base.url()).ok().map(|url| url.origin())
     }
 
     /// Whether the caller set its own `Authorization` header (then the caller owns auth).
