@@ -466,8 +466,12 @@ impl Session {
     }
 
     /// When the scheduler should next wake, if it should at all.
+    ///
+    /// Never while a refresh is in flight: its finish re-arms the timer. A wake-up time
+    /// that has already passed would otherwise re-fire at once, again and again, for as long
+    /// as a slow provider takes.
     pub fn next_wake(&self) -> Option<Millis> {
-        if !self.running {
+        if !self.running || self.inflight.is_some() {
             return None;
         }
         if let Some(at) = self.retry_at {
@@ -486,7 +490,7 @@ impl Session {
     /// Whether a scheduled refresh is due at `now`. Asked on every timer and on every wake-up
     /// of the tab (shown, restored, back online), because hidden tabs throttle timers.
     pub fn is_due(&self, now: Millis) -> bool {
-        self.inflight.is_none() && self.next_wake().is_some_and(|t| t <= now)
+        self.next_wake().is_some_and(|t| t <= now)
     }
 }
 
@@ -864,6 +868,26 @@ mod tests {
         assert!(s.is_due(T0 + 50_002));
         s.stop();
         assert_eq!(s.next_wake(), None);
+    }
+
+    #[test]
+    fn no_wake_up_is_scheduled_while_a_refresh_is_in_flight() {
+        let mut s = session();
+        s.start(T0);
+        drive(&mut s, T0, Need::scheduled(T0), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        let due = T0 + 50_000;
+        assert_eq!(s.next_wake(), Some(due));
+        // A slow refresh starts at the due time; the past-due wake-up must not keep firing.
+        let mut need = Need::scheduled(due);
+        let Step::Refresh(id, ..) = s.next_step(due, &mut need) else {
+            panic!()
+        };
+        assert_eq!(s.next_wake(), None);
+        assert!(!s.is_due(due + 5_000));
+        s.refresh_finished(due + 5_000, id, Ok(Some(token(due, due + 60_000))));
+        assert_eq!(s.next_wake(), Some(due / 1000 * 1000 + 50_000));
     }
 
     #[test]
