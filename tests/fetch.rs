@@ -31,10 +31,6 @@ mod futures_util_free {
     }
 }
 
-fn ms(v: f64) -> JsValue {
-    JsValue::from_f64(v)
-}
-
 #[wasm_bindgen_test]
 async fn bearer_goes_only_to_allowed_origins() {
     let rig = Rig::new(60_000.0, &[]);
@@ -141,9 +137,7 @@ async fn callers_own_authorization_header_is_kept() {
 #[wasm_bindgen_test]
 async fn a_401_refreshes_and_retries_exactly_once() {
     let rig = Rig::new(60_000.0, &[]);
-    rig.get("/api/warm").await.unwrap();
-    let first = rig.provider.token().unwrap();
-    rig.backend.revoke(&first);
+    let first = rig.warm_then_revoke().await;
     assert_eq!(rig.get("/api/data").await.unwrap(), 200);
     assert_eq!(rig.provider.forced(), 1);
     assert_eq!(rig.backend.count(), 3, "warm-up, the 401, the one retry");
@@ -179,9 +173,7 @@ async fn a_403_with_requires_refresh_in_detail_is_treated_like_a_401() {
 #[wasm_bindgen_test]
 async fn a_late_401_for_a_replaced_token_resends_without_refreshing() {
     let rig = Rig::new(60_000.0, &[]);
-    rig.get("/api/warm").await.unwrap();
-    let first = rig.provider.token().unwrap();
-    rig.backend.revoke(&first);
+    rig.warm_then_revoke().await;
     let release = rig.backend.hold_next();
     // B is sent with the first token and held; A gets its 401, refreshes and succeeds.
     let b = rig
@@ -209,8 +201,7 @@ async fn a_late_401_for_a_replaced_token_resends_without_refreshing() {
 #[wasm_bindgen_test]
 async fn a_storm_of_100_401s_causes_one_refresh_and_100_retries() {
     let rig = Rig::new(60_000.0, &[]);
-    rig.get("/api/warm").await.unwrap();
-    rig.backend.revoke(&rig.provider.token().unwrap());
+    rig.warm_then_revoke().await;
     let before = rig.backend.count();
     let promises = (0..100)
         .map(|i| {
@@ -291,8 +282,7 @@ async fn every_body_type_is_replayed_byte_for_byte() {
         let pair: Array = pair.into();
         let (name, init) = (pair.get(0).as_string().unwrap(), pair.get(1));
         let rig = Rig::new(60_000.0, &[]);
-        rig.get("/api/warm").await.unwrap();
-        rig.backend.revoke(&rig.provider.token().unwrap());
+        rig.warm_then_revoke().await;
         assert_eq!(
             rig.fetch("/api/upload", &init).await.unwrap(),
             200,
@@ -315,8 +305,7 @@ async fn every_body_type_is_replayed_byte_for_byte() {
 #[wasm_bindgen_test]
 async fn a_stream_body_is_sent_once_and_its_401_returned() {
     let rig = Rig::new(60_000.0, &[]);
-    rig.get("/api/warm").await.unwrap();
-    rig.backend.revoke(&rig.provider.token().unwrap());
+    rig.warm_then_revoke().await;
     let before = rig.backend.count();
     assert_eq!(rig.fetch("/api/stream", &stream_init()).await.unwrap(), 401);
     assert_eq!(rig.backend.count() - before, 1, "not replayed");
@@ -374,8 +363,7 @@ async fn a_hanging_request_is_aborted_by_request_timeout() {
 #[wasm_bindgen_test]
 async fn the_callers_abort_signal_stops_the_request_and_its_retry() {
     let rig = Rig::new(60_000.0, &[]);
-    rig.get("/api/warm").await.unwrap();
-    rig.backend.revoke(&rig.provider.token().unwrap());
+    rig.warm_then_revoke().await;
     rig.provider.set_delay_ms(100.0);
     let controller = web_sys::AbortController::new().unwrap();
     let init = obj(&[("signal", controller.signal().into())]);

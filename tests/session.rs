@@ -13,10 +13,6 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn ms(v: f64) -> JsValue {
-    JsValue::from_f64(v)
-}
-
 #[wasm_bindgen_test]
 async fn scheduled_refresh_runs_every_interval_until_stopped() {
     let rig = Rig::new(60_000.0, &[("refreshIntervalMs", ms(100.0))]);

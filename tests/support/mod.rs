@@ -89,6 +89,11 @@ extern "C" {
 
 pub const LEAK_MARK: &str = "LEAKMARK";
 
+/// A millisecond setting.
+pub fn ms(v: f64) -> JsValue {
+    JsValue::from_f64(v)
+}
+
 /// A plain object from key/value pairs.
 pub fn obj(fields: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();
@@ -144,6 +149,15 @@ impl Rig {
         )
         .await
         .map(|r| status(&r))
+    }
+
+    /// Signs in with one request, then has the backend revoke that token (as after a
+    /// rotation or a server-side logout); returns the revoked token.
+    pub async fn warm_then_revoke(&self) -> String {
+        self.get("/api/warm").await.unwrap();
+        let token = self.provider.token().unwrap();
+        self.backend.revoke(&token);
+        token
     }
 
     /// Asserts no token reached an event detail or a log line so far.
