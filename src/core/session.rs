@@ -257,11 +257,6 @@ impl Session {
         self.current.as_ref().and_then(|c| c.expires_at)
     }
 
-    /// Whether `start` has been called (and `stop` has not).
-    pub fn is_running(&self) -> bool {
-        self.running
-    }
-
     fn usable(&self, current: &Current, now: Millis) -> bool {
         current
             .expires_at

@@ -194,7 +194,7 @@ fn login_url(raw: &str) -> Result<String, Error> {
 }
 
 /// The page's own origin, when it has a real one.
-pub fn page_origin() -> Option<String> {
+fn page_origin() -> Option<String> {
     let origin = web_sys::window()?.location().origin().ok()?;
     (origin != "null").then_some(origin)
 }
