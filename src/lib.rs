@@ -13,7 +13,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::web::config::Config;
+use crate::web::config::{force_refresh_option, stability_options, trigger, Config};
 use crate::web::manager::Inner;
 use crate::web::promise;
 
@@ -74,6 +74,41 @@ impl SessionManager {
     #[wasm_bindgen(getter, js_name = tokenExpiresAt)]
     pub fn token_expires_at(&self) -> Option<f64> {
         self.inner.expires_at()
+    }
+
+    /// Runs a session-recovery check unless one ran within `recoveryCooldownMs` (in any
+    /// tab); resolves with `{ ran, reason, trigger }`.
+    #[wasm_bindgen(js_name = triggerSessionRecoveryCheck)]
+    pub fn trigger_session_recovery_check(&self, label: JsValue) -> Promise {
+        match trigger(&label) {
+            Ok(label) => promise(Rc::clone(&self.inner).recovery_check(label)),
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
+
+    /// Reads the credits counter, healing a restarted backend on the way; resolves with it.
+    #[wasm_bindgen(js_name = updateCredits)]
+    pub fn update_credits(&self, options: JsValue) -> Promise {
+        match force_refresh_option(&options) {
+            Ok(force) => self.inner.update_credits(force),
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
+
+    /// Resolves true once the provider, the manager and the token mirror agree, false
+    /// after `maxWaitMs`.
+    #[wasm_bindgen(js_name = waitForAuthStability)]
+    pub fn wait_for_auth_stability(&self, options: JsValue) -> Promise {
+        match stability_options(&options) {
+            Ok((max_wait, interval)) => {
+                let inner = Rc::clone(&self.inner);
+                promise(async move {
+                    let stable = inner.wait_for_stability(max_wait, interval).await;
+                    Ok(JsValue::from_bool(stable))
+                })
+            }
+            Err(error) => Promise::reject(&error.into()),
+        }
     }
 
     /// Subscribes `listener` to `event`; returns the function that unsubscribes it.

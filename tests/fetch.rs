@@ -161,11 +161,13 @@ async fn a_403_with_requires_refresh_in_detail_is_treated_like_a_401() {
     rig.backend.script(
         403,
         r#"{"detail":{"error":"Token has expired","requires_refresh":true}}"#,
+        &JsValue::UNDEFINED,
     );
     assert_eq!(rig.get("/api/data").await.unwrap(), 200);
     assert_eq!(rig.provider.forced(), 1);
     // A plain 403 (no hint) is a real "forbidden": returned as is, no refresh.
-    rig.backend.script(403, r#"{"detail":"Not allowed"}"#);
+    rig.backend
+        .script(403, r#"{"detail":"Not allowed"}"#, &JsValue::UNDEFINED);
     assert_eq!(rig.get("/api/admin").await.unwrap(), 403);
     assert_eq!(rig.provider.forced(), 1);
 }

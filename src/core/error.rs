@@ -16,6 +16,10 @@ pub enum ErrorCode {
     Timeout,
     /// `fetch` itself failed: offline, DNS, CORS.
     Network,
+    /// The server kept answering 5xx or 429 after every retry.
+    Server,
+    /// The server answered with a status or a body the library cannot use.
+    BadResponse,
 }
 
 impl ErrorCode {
@@ -27,6 +31,8 @@ impl ErrorCode {
             ErrorCode::RefreshFailed => "refresh_failed",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Network => "network",
+            ErrorCode::Server => "server",
+            ErrorCode::BadResponse => "bad_response",
         }
     }
 }

@@ -5,10 +5,13 @@
 //! carries out what this module decides.
 
 pub mod backoff;
+pub mod credits;
 pub mod error;
 pub mod jwt;
 pub mod policy;
+pub mod recovery;
 pub mod session;
+pub mod stability;
 
 /// Milliseconds since the Unix epoch, as the page's clock reads them.
 pub type Millis = u64;

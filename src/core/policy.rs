@@ -17,17 +17,21 @@ pub struct Policy {
     pub token_timeout_ms: Millis,
     /// A request that takes longer is aborted (`requestTimeoutMs`).
     pub request_timeout_ms: Millis,
+    /// At most one session-recovery check per this many ms, all tabs together
+    /// (`recoveryCooldownMs`).
+    pub recovery_cooldown_ms: Millis,
 }
 
 impl Default for Policy {
     /// 50 s refresh (Clerk tokens live ~60 s), 10 s margin, 10 s provider timeout, 30 s
-    /// request timeout.
+    /// request timeout, 30 s recovery cooldown.
     fn default() -> Self {
         Policy {
             refresh_interval_ms: 50_000,
             expiry_margin_ms: 10_000,
             token_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
+            recovery_cooldown_ms: 30_000,
         }
     }
 }

@@ -60,6 +60,8 @@ pub enum Reason {
     Scheduled,
     /// The page called `refreshToken()`.
     Manual,
+    /// A recovery check found the session broken (see `core::recovery`).
+    Recovery,
 }
 
 impl Reason {
@@ -71,6 +73,7 @@ impl Reason {
             Reason::Unauthorized => "unauthorized",
             Reason::Scheduled => "scheduled",
             Reason::Manual => "manual",
+            Reason::Recovery => "recovery",
         }
     }
 }
@@ -96,6 +99,7 @@ pub struct Need {
     rejected: Option<Generation>,
     confirmed_since: Option<Millis>,
     force: bool,
+    recovery: bool,
     scheduled: bool,
     plain_done: bool,
     forced_done: bool,
@@ -134,6 +138,14 @@ impl Need {
             confirmed_since: Some(now),
             force: true,
             ..Need::default()
+        }
+    }
+
+    /// A freshly minted token to re-establish a session the backend lost.
+    pub fn recovery(now: Millis) -> Self {
+        Need {
+            recovery: true,
+            ..Need::forced(now)
         }
     }
 }
@@ -311,6 +323,8 @@ impl Session {
         need.waits += 1;
         let reason = if need.rejected.is_some() {
             Reason::Unauthorized
+        } else if need.recovery {
+            Reason::Recovery
         } else if need.force {
             Reason::Manual
         } else if self.current.is_none() {
@@ -836,6 +850,21 @@ mod tests {
             Ok(Some(token(T0 + 1, T0 + 61_000)))
         });
         assert!(s.report_expired());
+    }
+
+    #[test]
+    fn recovery_forces_a_new_token_even_when_the_current_one_is_usable() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        let mut need = Need::recovery(T0 + 1);
+        let Step::Refresh(id, kind, reason) = s.next_step(T0 + 1, &mut need) else {
+            panic!("recovery must ask the provider");
+        };
+        assert_eq!((kind, reason), (RefreshKind::Forced, Reason::Recovery));
+        s.refresh_finished(T0 + 1, id, Ok(Some(token(T0 + 1_000, T0 + 61_000))));
+        assert_eq!(use_generation(&s.next_step(T0 + 1, &mut need)), 2);
     }
 
     #[test]

@@ -6,8 +6,16 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Url;
 
 use super::log::Level;
+use crate::core::credits::{CreditsPolicy, MAX_RETRIES_LIMIT};
 use crate::core::error::Error;
 use crate::core::policy::Policy;
+use crate::core::Millis;
+use crate::web::manager::{STABILITY_INTERVAL_MS, STABILITY_MAX_WAIT_MS};
+
+/// The credits endpoint when `endpoints.credits` is not given.
+const DEFAULT_CREDITS_URL: &str = "/api/users/credits";
+/// The verify endpoint when `endpoints.verify` is not given.
+const DEFAULT_VERIFY_URL: &str = "/auth/verify";
 
 /// A validated `SessionConfig`.
 pub struct Config {
@@ -25,6 +33,12 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// localStorage keys to mirror the token under.
     pub storage_keys: Vec<String>,
+    /// Absolute URL of the credits endpoint (`None` where a relative default cannot resolve).
+    pub credits_url: Option<String>,
+    /// Absolute URL of the verify endpoint, which receives the token in its body.
+    pub verify_url: Option<String>,
+    /// Retry settings of `updateCredits`.
+    pub credits: CreditsPolicy,
     /// The `fetch` to send requests with.
     pub fetch: Function,
     /// Console level.
@@ -55,6 +69,7 @@ impl Config {
             expiry_margin_ms: millis("expiryMarginMs", defaults.expiry_margin_ms, 0)?,
             token_timeout_ms: millis("tokenTimeoutMs", defaults.token_timeout_ms, 1)?,
             request_timeout_ms: millis("requestTimeoutMs", defaults.request_timeout_ms, 1)?,
+            recovery_cooldown_ms: millis("recoveryCooldownMs", defaults.recovery_cooldown_ms, 1)?,
         };
         let get_token = function(&get("getToken")?, "getToken")?.ok_or_else(|| {
             Error::config(
@@ -92,6 +107,18 @@ impl Config {
         let login_url = string(&get("loginUrl")?, "loginUrl")?
             .map(|s| login_url(&s))
             .transpose()?;
+        let endpoints = section(&get("endpoints")?, "endpoints")?;
+        let endpoint =
+            |name: &str, field: &'static str, default: &str| -> Result<Option<String>, Error> {
+                match string(&member(&endpoints, name, field)?, field)? {
+                    Some(raw) => endpoint(&raw, field, &allowed_origins).map(Some),
+                    // Without a page to resolve against, a relative default means "not set up".
+                    None => Ok(endpoint(default, field, &allowed_origins).ok()),
+                }
+            };
+        let credits_url = endpoint("credits", "endpoints.credits", DEFAULT_CREDITS_URL)?;
+        let verify_url = endpoint("verify", "endpoints.verify", DEFAULT_VERIFY_URL)?;
+        let credits = credits_policy(&section(&get("credits")?, "credits")?)?;
         Ok(Config {
             policy,
             get_token,
@@ -100,6 +127,9 @@ impl Config {
             login_url,
             allowed_origins,
             storage_keys: strings(&get("storageKeys")?, "storageKeys")?.unwrap_or_default(),
+            credits_url,
+            verify_url,
+            credits,
             fetch,
             log_level,
         })
@@ -109,6 +139,89 @@ impl Config {
     pub fn allows(&self, origin: &str) -> bool {
         self.allowed_origins.iter().any(|o| o == origin)
     }
+}
+
+/// `waitForAuthStability(options)`: `(maxWaitMs, intervalMs)`, defaults 10 s and 500 ms.
+pub fn stability_options(options: &JsValue) -> Result<(Millis, Millis), Error> {
+    let options = section(options, "options")?;
+    let field = |name: &str, default, min| {
+        Policy::millis(
+            name,
+            number(&member(&options, name, name)?, name)?,
+            default,
+            min,
+        )
+    };
+    Ok((
+        field("maxWaitMs", STABILITY_MAX_WAIT_MS, 0)?,
+        field("intervalMs", STABILITY_INTERVAL_MS, 1)?,
+    ))
+}
+
+/// `updateCredits(options)`: whether `forceRefresh` is set.
+pub fn force_refresh_option(options: &JsValue) -> Result<bool, Error> {
+    let options = section(options, "options")?;
+    let value = member(&options, "forceRefresh", "forceRefresh")?;
+    Ok(optional(
+        &value,
+        "forceRefresh",
+        "must be true or false",
+        JsValue::as_bool,
+    )?
+    .unwrap_or(false))
+}
+
+/// `triggerSessionRecoveryCheck(trigger)`: a label for events and logs, `manual` when absent.
+pub fn trigger(value: &JsValue) -> Result<String, Error> {
+    Ok(string(value, "trigger")?.unwrap_or_else(|| "manual".into()))
+}
+
+/// The `credits` section: each field optional, each checked like the top-level settings.
+fn credits_policy(section: &JsValue) -> Result<CreditsPolicy, Error> {
+    let defaults = CreditsPolicy::default();
+    let field = |name: &str, dotted: &str, default, min| -> Result<u64, Error> {
+        let value = number(&member(section, name, dotted)?, dotted)?;
+        Policy::millis(dotted, value, default, min)
+    };
+    let max_retries = field(
+        "maxRetries",
+        "credits.maxRetries",
+        u64::from(defaults.max_retries),
+        0,
+    )?;
+    if max_retries > u64::from(MAX_RETRIES_LIMIT) {
+        return Err(Error::config("credits.maxRetries", "must be at most 10"));
+    }
+    Ok(CreditsPolicy {
+        max_retries: max_retries as u32,
+        base_delay_ms: field(
+            "baseDelayMs",
+            "credits.baseDelayMs",
+            defaults.base_delay_ms,
+            1,
+        )?,
+        max_delay_ms: field("maxDelayMs", "credits.maxDelayMs", defaults.max_delay_ms, 1)?,
+    })
+}
+
+/// An optional nested object (`endpoints`, `credits`): absent reads as an empty section.
+pub fn section(v: &JsValue, field: &str) -> Result<JsValue, Error> {
+    if absent(v) {
+        return Ok(JsValue::UNDEFINED);
+    }
+    if !v.is_object() {
+        return Err(Error::config(field, "must be an object"));
+    }
+    Ok(v.clone())
+}
+
+/// `section[name]`; `dotted` names the field in errors (`credits.maxRetries`).
+pub fn member(section: &JsValue, name: &str, dotted: &str) -> Result<JsValue, Error> {
+    if absent(section) {
+        return Ok(JsValue::UNDEFINED);
+    }
+    Reflect::get(section, &JsValue::from_str(name))
+        .map_err(|_| Error::config(dotted, "could not be read"))
 }
 
 fn absent(v: &JsValue) -> bool {
@@ -130,11 +243,13 @@ fn optional<T>(
         .ok_or_else(|| Error::config(field, expected))
 }
 
-fn number(v: &JsValue, field: &str) -> Result<Option<f64>, Error> {
+/// An optional number field.
+pub fn number(v: &JsValue, field: &str) -> Result<Option<f64>, Error> {
     optional(v, field, "must be a number", JsValue::as_f64)
 }
 
-fn string(v: &JsValue, field: &str) -> Result<Option<String>, Error> {
+/// An optional string field.
+pub fn string(v: &JsValue, field: &str) -> Result<Option<String>, Error> {
     optional(v, field, "must be a string", JsValue::as_string)
 }
 
@@ -181,16 +296,33 @@ fn origin(entry: &str) -> Result<String, Error> {
 /// Resolves `loginUrl` against the page and allows only http(s): a `javascript:` URL here
 /// would run script on every expiry.
 fn login_url(raw: &str) -> Result<String, Error> {
-    let base = web_sys::window().and_then(|w| w.location().href().ok());
-    let url = match &base {
-        Some(base) => Url::new_with_base(raw, base),
-        None => Url::new(raw),
-    }
-    .map_err(|_| Error::config("loginUrl", "must be a URL"))?;
+    let url = resolve(raw).ok_or_else(|| Error::config("loginUrl", "must be a URL"))?;
     if !matches!(url.protocol().as_str(), "http:" | "https:") {
         return Err(Error::config("loginUrl", "must be an http or https URL"));
     }
     Ok(url.href())
+}
+
+/// Resolves an endpoint against the page. The endpoint must be on an allowed origin: it is
+/// sent the bearer, and the verify endpoint the token itself in its body.
+fn endpoint(raw: &str, field: &'static str, allowed: &[String]) -> Result<String, Error> {
+    let url = resolve(raw).ok_or_else(|| Error::config(field, "must be a URL"))?;
+    if !allowed.iter().any(|o| *o == url.origin()) {
+        return Err(Error::config(
+            field,
+            "must be on one of allowedOrigins: it is sent the bearer token",
+        ));
+    }
+    Ok(url.href())
+}
+
+/// Resolves `raw` against the page's URL, as fetch would.
+fn resolve(raw: &str) -> Option<Url> {
+    match web_sys::window().and_then(|w| w.location().href().ok()) {
+        Some(base) => Url::new_with_base(raw, &base),
+        None => Url::new(raw),
+    }
+    .ok()
 }
 
 /// The page's own origin, when it has a real one.

@@ -5,17 +5,24 @@
 //! Timer, lifecycle and broadcast callbacks hold only a `Weak`, so dropping the manager
 //! (`free()`) tears everything down. No `RefCell` borrow is held across an `await`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{BroadcastChannel, MessageEvent};
+use web_sys::{BroadcastChannel, MessageEvent, Response};
+
+mod credits;
+mod recovery;
+mod stability;
+
+pub use credits::{STABILITY_INTERVAL_MS, STABILITY_MAX_WAIT_MS};
 
 use super::config::Config;
 use super::deadline::within;
+use super::error::Failure;
 use super::events::{detail, Events};
 use super::jwt::read_claims;
 use super::lifecycle::Lifecycle;
@@ -49,6 +56,10 @@ pub struct Inner {
     timer: RefCell<Option<Timeout>>,
     lifecycle: RefCell<Option<Lifecycle>>,
     channel: RefCell<Option<Channel>>,
+    /// The `updateCredits()` run in flight; overlapping calls share it.
+    credits_inflight: RefCell<Option<Promise>>,
+    /// How many `refreshFailed` events were emitted, so a recovery reports a failure once.
+    failures_announced: Cell<u32>,
 }
 
 impl Inner {
@@ -65,6 +76,8 @@ impl Inner {
             timer: RefCell::new(None),
             lifecycle: RefCell::new(None),
             channel: RefCell::new(None),
+            credits_inflight: RefCell::new(None),
+            failures_announced: Cell::new(0),
         });
         inner.listen_to_other_tabs();
         inner
@@ -207,20 +220,25 @@ impl Inner {
                     self.state_changed(false, JsValue::NULL);
                 }
             }
-            Refreshed::Failed(error) => {
-                self.log.warn(&["token refresh failed: ", &error.message]);
-                self.events.emit(
-                    "refreshFailed",
-                    &detail(&[
-                        ("code", JsValue::from_str(error.code.as_str())),
-                        ("message", JsValue::from_str(&error.message)),
-                        ("reason", JsValue::from_str(reason.as_str())),
-                    ]),
-                    &self.log,
-                );
-            }
+            Refreshed::Failed(error) => self.refresh_failed(&error, reason.as_str()),
             Refreshed::Discarded => {}
         }
+    }
+
+    /// Logs and emits `refreshFailed` for `error`, with why the refresh ran.
+    fn refresh_failed(&self, error: &Error, reason: &str) {
+        self.failures_announced
+            .set(self.failures_announced.get().wrapping_add(1));
+        self.log.warn(&["token refresh failed: ", &error.message]);
+        self.events.emit(
+            "refreshFailed",
+            &detail(&[
+                ("code", JsValue::from_str(error.code.as_str())),
+                ("message", JsValue::from_str(&error.message)),
+                ("reason", JsValue::from_str(reason)),
+            ]),
+            &self.log,
+        );
     }
 
     fn state_changed(&self, authenticated: bool, expires_at: JsValue) {
@@ -270,7 +288,16 @@ impl Inner {
         input: JsValue,
         init: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let request = Prepared::new(&input, &init)?;
+        Ok(self.fetch_authorized(&input, &init).await?.into())
+    }
+
+    /// `fetchWithAuth`, with failures kept typed for callers inside the library.
+    async fn fetch_authorized(
+        self: &Rc<Self>,
+        input: &JsValue,
+        init: &JsValue,
+    ) -> Result<Response, Failure> {
+        let request = Prepared::new(input, init)?;
         let timeout = self.core.borrow().policy().request_timeout_ms;
         let allowed = request.origin().is_some_and(|o| self.config.allows(&o));
         if !allowed || request.has_authorization() {
@@ -279,30 +306,27 @@ impl Inner {
                 self.log
                     .debug(&["the caller set Authorization; sending the request as it is"]);
             }
-            return request
-                .send(&self.config.fetch, None, timeout)
-                .await
-                .map(Into::into);
+            return request.send(&self.config.fetch, None, timeout).await;
         }
         let (generation, token) = self.token_or_expire(Need::to_send()).await?;
         let response = request
             .send(&self.config.fetch, Some(token.expose()), timeout)
             .await?;
         if !wants_refresh(&response, timeout).await {
-            return Ok(response.into());
+            return Ok(response);
         }
         if !request.replayable {
             self.log
                 .warn(&["a request with a ReadableStream body got a 401 and cannot be replayed"]);
             self.refresh_detached(Need::after_rejection(generation));
-            return Ok(response.into());
+            return Ok(response);
         }
         self.log.debug(&["401: refreshing and retrying once"]);
         let (_, token) = self
             .token_or_expire(Need::after_rejection(generation))
             .await?;
         if let Some(reason) = request.aborted() {
-            return Err(reason);
+            return Err(Failure::Js(reason));
         }
         let retried = request
             .send(&self.config.fetch, Some(token.expose()), timeout)
@@ -310,7 +334,7 @@ impl Inner {
         if wants_refresh(&retried, timeout).await {
             self.session_expired("unauthorized");
         }
-        Ok(retried.into())
+        Ok(retried)
     }
 
     async fn token_or_expire(self: &Rc<Self>, need: Need) -> Result<(Generation, Token), Error> {

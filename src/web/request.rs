@@ -12,7 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, ReadableStream, Request, RequestInit, Response, Url};
 
 use super::deadline::within;
-use super::error::with_cause;
+use super::error::Failure;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::Millis;
 
@@ -94,7 +94,7 @@ impl Prepared {
         fetch: &Function,
         token: Option<&str>,
         timeout_ms: Millis,
-    ) -> Result<Response, JsValue> {
+    ) -> Result<Response, Failure> {
         // `Request::clone` tees the body for a replay; a stream body is sent as the one instance.
         let attempt = if self.replayable {
             self.base.clone()?
@@ -116,12 +116,8 @@ impl Prepared {
                 )
                 .into())
             }
-            Ok(Err(error)) if is_abort(&error) => Err(error),
-            Ok(Err(error)) => Err(with_cause(
-                ErrorCode::Network,
-                "fetch failed (offline, DNS, CORS or a refused connection)",
-                &error,
-            )),
+            Ok(Err(error)) if is_abort(&error) => Err(Failure::Js(error)),
+            Ok(Err(error)) => Err(Failure::Network(error)),
             Ok(Ok(value)) => value.dyn_into::<Response>().map_err(|_| {
                 Error::new(
                     ErrorCode::Network,

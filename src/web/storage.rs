@@ -36,6 +36,20 @@ impl Mirror {
         self.each(log, |storage, key| storage.remove_item(key).is_ok());
     }
 
+    /// Whether the mirror holds a token: `None` with no keys, or where storage cannot be
+    /// read, so a mirror the page does not have never blocks agreement.
+    pub fn holds_token(&self) -> Option<bool> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let storage = local_storage()?;
+        let mut found = false;
+        for key in &self.keys {
+            found |= storage.get_item(key).ok()?.is_some_and(|v| !v.is_empty());
+        }
+        Some(found)
+    }
+
     fn each(&self, log: &Logger, mut op: impl FnMut(&Storage, &str) -> bool) {
         if self.keys.is_empty() {
             return;

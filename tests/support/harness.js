@@ -23,6 +23,20 @@ export class Provider {
     this.token = null;
     this.expiresAt = 0;
     this.getToken = (ctx) => this.answer(ctx);
+    this.sessionMode = 'true';
+    this.sessionChecks = 0;
+    this.checkSession = () => this.session();
+  }
+  /** `checkSession()`: modes true/false/hang/throw/reject. */
+  session() {
+    this.sessionChecks += 1;
+    switch (this.sessionMode) {
+      case 'false': return false;
+      case 'hang': return new Promise(() => {});
+      case 'throw': throw new Error('checkSession exploded');
+      case 'reject': return Promise.reject(new Error('checkSession rejected'));
+      default: return Promise.resolve(true);
+    }
   }
   answer(ctx) {
     this.calls.push({ force: ctx.forceRefresh === true, reason: ctx.reason });
@@ -60,12 +74,24 @@ export class Backend {
     this.revoked = new Set();
     this.held = [];
     this.scripted = [];
+    this.credits = 100;
+    this.restarted = false;
+    this.zeroReads = 0;
+    this.verifyMode = 'normal';
+    this.failures = 0;
+    this.offlineOnFailure = false;
+    this.verifyRefusals = 0;
     this.fetch = (input, init) => this.handle(input instanceof Request && init === undefined ? input : new Request(input, init));
   }
   async handle(req) {
-    const record = { url: req.url, method: req.method, auth: req.headers.get('authorization'), body: null, type: req.headers.get('content-type') };
+    const record = { url: req.url, method: req.method, auth: req.headers.get('authorization'), body: null, type: req.headers.get('content-type'), at: performance.now() };
     this.requests.push(record);
     if (req.signal.aborted) throw req.signal.reason;
+    if (this.failures > 0) {
+      this.failures -= 1;
+      if (this.offlineOnFailure) setOnline(false);
+      throw new TypeError('Failed to fetch');
+    }
     record.body = req.method === 'GET' || req.method === 'HEAD' ? null : await req.text();
     if (this.held.length) await new Promise((resolve, reject) => {
       const release = this.held.shift();
@@ -74,19 +100,40 @@ export class Backend {
     });
     if (this.mode === 'hang') await new Promise((_, reject) => req.signal.addEventListener('abort', () => reject(req.signal.reason)));
     const script = this.scripted.shift();
-    if (script) return new Response(script.body, { status: script.status, headers: { 'content-type': 'application/json' } });
+    if (script) return new Response(script.body, { status: script.status, headers: { 'content-type': 'application/json', ...script.headers } });
     const ok = this.mode !== 'reject' && record.auth !== null && record.auth === `Bearer ${this.provider.token}` && !this.revoked.has(this.provider.token);
-    return ok
-      ? new Response(JSON.stringify({ credits: 100 }), { status: 200, headers: { 'content-type': 'application/json' } })
-      : new Response(JSON.stringify({ error: 'Token has expired', requires_refresh: true }), { status: 401, headers: { 'content-type': 'application/json' } });
+    const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    if (!ok) return json(401, { error: 'Token has expired', requires_refresh: true });
+    const path = new URL(req.url).pathname;
+    if (path === '/auth/verify') {
+      // Like the real backends: the token must come in the header and in the JSON body.
+      let body = null;
+      try { body = JSON.parse(record.body); } catch { /* refused below */ }
+      const refuse = this.verifyMode === 'refuse' || (this.verifyRefusals > 0 && this.verifyRefusals--);
+      if (refuse || body?.token !== this.provider.token) return json(401, { error: 'Authentication required' });
+      this.restarted = false;
+      return json(200, { valid: true });
+    }
+    if (path === '/api/users/credits' || path === '/auth/credits') {
+      // After a restart the session cache is gone: 0 until the session is verified again.
+      const credits = this.restarted || this.zeroReads-- > 0 ? 0 : this.credits;
+      return json(200, path === '/auth/credits' ? { success: true, credits, user_id: 'user-1' } : { credits });
+    }
+    return json(200, { credits: 100 });
   }
+  /** The backend restarted: credits read 0 until a verify succeeds. */
+  restart() { this.restarted = true; }
+  /** Requests whose path is `path`. */
+  hits(path) { return this.requests.filter((r) => new URL(r.url).pathname === path).length; }
+  /** Milliseconds between request i and request j (negative indexes count from the end). */
+  gap(i, j) { return this.at(j).at - this.at(i).at; }
   /** Holds the next request until the returned function is called. */
   holdNext() {
     const slot = { resolve: null };
     this.held.push(slot);
     return () => slot.resolve && slot.resolve();
   }
-  script(status, body) { this.scripted.push({ status, body }); }
+  script(status, body, headers) { this.scripted.push({ status, body, headers: headers ?? {} }); }
   revoke(token) { this.revoked.add(token); }
   count() { return this.requests.length; }
   at(i) { return this.requests.at(i); }
@@ -98,7 +145,10 @@ export class Backend {
 
 /** A SessionConfig wired to the doubles, with `extra` merged in. */
 export function config(provider, backend, extra) {
-  return { getToken: provider.getToken, fetch: backend.fetch, logLevel: 'debug', ...(extra ?? {}) };
+  const merged = { getToken: provider.getToken, fetch: backend.fetch, logLevel: 'debug', ...(extra ?? {}) };
+  // `checkSession: true` in a test's extras means "the provider's own probe".
+  if (merged.checkSession === true) merged.checkSession = provider.checkSession;
+  return merged;
 }
 
 /** One request init per replayable body type, as [name, init] pairs. */
@@ -163,3 +213,39 @@ export function errorCode(e) { return e?.code ?? null; }
 export function errorName(e) { return e?.name ?? null; }
 export function errorText(e) { return `${e?.name}: ${e?.message} ${e?.cause ?? ''}`; }
 export function status(r) { return r instanceof Response ? r.status : -1; }
+
+/** Fakes `navigator.onLine`; going online also dispatches the `online` event. */
+export function setOnline(online) {
+  if (online) {
+    delete navigator.onLine;
+    window.dispatchEvent(new Event('online'));
+  } else {
+    Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => false });
+  }
+}
+
+/** Counts window events of `name` (for `auth-recovered`) and keeps the last detail. */
+export class WindowEvents {
+  constructor(name) {
+    this.seen = [];
+    this.handler = (e) => this.seen.push(JSON.stringify(e.detail));
+    this.name = name;
+    window.addEventListener(name, this.handler);
+  }
+  count() { return this.seen.length; }
+  last() { return this.seen.at(-1) ?? null; }
+  close() { window.removeEventListener(this.name, this.handler); }
+}
+
+export function storageGet(key) { return localStorage.getItem(key); }
+export function storageSet(key, value) { localStorage.setItem(key, value); }
+export function storageRemove(key) { localStorage.removeItem(key); }
+
+/** Makes localStorage.getItem throw too (a sandboxed frame); returns the undo. */
+export function breakStorageReads() {
+  const { getItem } = Storage.prototype;
+  Storage.prototype.getItem = function () { throw new DOMException('denied', 'SecurityError'); };
+  return () => { Storage.prototype.getItem = getItem; };
+}
+
+export function field(object, name) { return object?.[name]; }

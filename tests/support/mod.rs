@@ -27,6 +27,12 @@ extern "C" {
     pub fn token(this: &Provider) -> Option<String>;
     #[wasm_bindgen(method, getter = getToken)]
     pub fn get_token(this: &Provider) -> Function;
+    #[wasm_bindgen(method, getter = checkSession)]
+    pub fn check_session(this: &Provider) -> Function;
+    #[wasm_bindgen(method, setter = sessionMode)]
+    pub fn set_session_mode(this: &Provider, mode: &str);
+    #[wasm_bindgen(method, getter = sessionChecks)]
+    pub fn session_checks(this: &Provider) -> u32;
 
     pub type Backend;
     #[wasm_bindgen(constructor)]
@@ -48,7 +54,49 @@ extern "C" {
     #[wasm_bindgen(method, js_name = holdNext)]
     pub fn hold_next(this: &Backend) -> Function;
     #[wasm_bindgen(method)]
-    pub fn script(this: &Backend, status: u16, body: &str);
+    pub fn script(this: &Backend, status: u16, body: &str, headers: &JsValue);
+    #[wasm_bindgen(method)]
+    pub fn restart(this: &Backend);
+    #[wasm_bindgen(method, setter = zeroReads)]
+    pub fn set_zero_reads(this: &Backend, n: u32);
+    #[wasm_bindgen(method, setter = verifyMode)]
+    pub fn set_verify_mode(this: &Backend, mode: &str);
+    #[wasm_bindgen(method, setter = failures)]
+    pub fn set_failures(this: &Backend, n: u32);
+    #[wasm_bindgen(method, setter = offlineOnFailure)]
+    pub fn set_offline_on_failure(this: &Backend, on: bool);
+    #[wasm_bindgen(method, setter = verifyRefusals)]
+    pub fn set_verify_refusals(this: &Backend, n: u32);
+    #[wasm_bindgen(method, getter)]
+    pub fn restarted(this: &Backend) -> bool;
+    #[wasm_bindgen(method)]
+    pub fn hits(this: &Backend, path: &str) -> u32;
+    #[wasm_bindgen(method)]
+    pub fn gap(this: &Backend, i: i32, j: i32) -> f64;
+    #[wasm_bindgen(method, js_name = at)]
+    pub fn method_at(this: &Backend, i: i32) -> JsValue;
+
+    pub type WindowEvents;
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: &str) -> WindowEvents;
+    #[wasm_bindgen(method)]
+    pub fn count(this: &WindowEvents) -> u32;
+    #[wasm_bindgen(method)]
+    pub fn last(this: &WindowEvents) -> Option<String>;
+    #[wasm_bindgen(method)]
+    pub fn close(this: &WindowEvents);
+
+    #[wasm_bindgen(js_name = setOnline)]
+    pub fn set_online(online: bool);
+    #[wasm_bindgen(js_name = storageGet)]
+    pub fn storage_get(key: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = storageSet)]
+    pub fn storage_set(key: &str, value: &str);
+    #[wasm_bindgen(js_name = storageRemove)]
+    pub fn storage_remove(key: &str);
+    #[wasm_bindgen(js_name = breakStorageReads)]
+    pub fn break_storage_reads() -> Function;
+    pub fn field(object: &JsValue, name: &str) -> JsValue;
 
     pub type Recorder;
     #[wasm_bindgen(constructor)]
@@ -111,11 +159,14 @@ pub struct Rig {
     pub events: Recorder,
 }
 
-pub const ALL_EVENTS: [&str; 4] = [
+pub const ALL_EVENTS: [&str; 7] = [
     "tokenRefreshed",
     "refreshFailed",
     "sessionExpired",
     "stateChanged",
+    "recoveryCheck",
+    "recovered",
+    "creditsUpdated",
 ];
 
 impl Rig {
