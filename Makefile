@@ -19,9 +19,10 @@ test-native:
 test-browser:
 	wasm-pack test --headless --chrome --chromedriver $(CHROMEDRIVER)
 
-## The npm/script-tag package in pkg/ (release, wasm-opt -Oz).
+## The npm/script-tag package in pkg/ (release, wasm-opt -Oz). wasm-opt comes from the
+## pinned npm binaryen (132): Debian's binaryen 108 emits a module whose init() throws.
 build: setup
-	wasm-pack build --release --target web
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" wasm-pack build --release --target web
 
 ## Shipped size, wasm + JS glue, gzip -9 (SPEC budget: 20 KB, target 16 KB).
 size: build

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever the build and the tests need and is missing; skips what is there.
-# Safe to run again. Needs root (or sudo) only for Debian packages (Chromium, wasm-opt).
+# Safe to run again. Needs root (or sudo) only for Debian packages (Chromium, Node.js).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the exact pin of the wasm-bindgen crate in Cargo.toml
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,9 +26,10 @@ if ! command -v wasm-pack >/dev/null; then
 fi
 
 missing=()
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
-command -v wasm-opt >/dev/null || missing+=(binaryen)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -36,4 +38,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-say "ready: $(wasm-bindgen --version), $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1)"
+# npm tools, pinned by package-lock.json: binaryen 132 (wasm-opt for the release build;
+# Debian's 108 emits a broken module) and playwright-core (the end-to-end suite).
+if ! cmp -s package-lock.json node_modules/.installed-from-lock 2>/dev/null; then
+  say "installing the npm tools (binaryen, playwright-core)"
+  npm ci --no-audit --no-fund
+  cp package-lock.json node_modules/.installed-from-lock
+fi
+
+say "ready: $(wasm-bindgen --version), $(wasm-pack --version), node $(node --version), $(chromium --version 2>/dev/null | head -1)"
