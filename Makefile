@@ -29,7 +29,7 @@ test-server:
 
 ## playwright-core drives Debian's Chromium against the demo on the reference backend.
 test-e2e: build server
-	cd e2e && node --test --test-concurrency=1 .
+	node --test --test-concurrency=1 e2e/
 
 test-browser:
 	wasm-pack test --headless --chrome --chromedriver $(CHROMEDRIVER)
