@@ -36,8 +36,11 @@ test-browser:
 
 ## The npm/script-tag package in pkg/ (release, wasm-opt -Oz). wasm-opt comes from the
 ## pinned npm binaryen (132): Debian's binaryen 108 emits a module whose init() throws.
+## The glue is then minified with terser (pinned in package-lock.json); exports keep their names.
 build: setup
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" wasm-pack build --release --target web
+	node_modules/.bin/terser pkg/session_keeper.js --module --compress --mangle --ecma 2020 \
+		--output pkg/session_keeper.js
 
 ## The reference backend (axum), release build.
 server: setup

@@ -39,9 +39,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm tools, pinned by package-lock.json: binaryen 132 (wasm-opt for the release build;
-# Debian's 108 emits a broken module) and playwright-core (the end-to-end suite).
+# Debian's 108 emits a broken module), terser (minifies the JS glue) and playwright-core
+# (the end-to-end suite).
 if ! cmp -s package-lock.json node_modules/.installed-from-lock 2>/dev/null; then
-  say "installing the npm tools (binaryen, playwright-core)"
+  say "installing the npm tools (binaryen, terser, playwright-core)"
   npm ci --no-audit --no-fund
   cp package-lock.json node_modules/.installed-from-lock
 fi

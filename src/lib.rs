@@ -8,6 +8,12 @@
 pub mod core;
 pub mod web;
 
+/// Talc instead of std's dlmalloc: a fraction of its code, and the module is
+/// single-threaded (no atomics), which is what this allocator variant assumes.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
