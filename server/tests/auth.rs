@@ -10,26 +10,7 @@ use serde_json::json;
 async fn login_returns_the_documented_shape_and_a_well_formed_jwt() {
     let rig = rig();
     let body = rig.login(DEMO).await;
-    let keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires_at",
-            "expires_in",
-            "refresh_token",
-            "token_type",
-            "user"
-        ]
-    );
-    assert_eq!(body["token_type"], "bearer");
-    assert_eq!(body["expires_in"], 60);
-    assert_eq!(body["expires_at"], START_MS / 1000 + 60);
+    assert_session_shape(&body);
     assert_eq!(body["user"]["email"], "demo@example.com");
 
     let claims = jwt_payload(body["access_token"].as_str().unwrap());

@@ -7,6 +7,12 @@ use axum::http::{Request, StatusCode};
 use common::*;
 use serde_json::{json, Value};
 
+/// `POST /auth/v1/token?grant_type=…` as auth-js sends it.
+async fn grant(rig: &Rig, grant_type: &str, body: Value) -> Reply {
+    let path = ["/auth/v1/token?grant_type=", grant_type].concat();
+    gotrue(rig, "POST", &path, None, Some(body)).await
+}
+
 /// The request auth-js builds: JSON with charset, apikey, API version header.
 async fn gotrue(
     rig: &Rig,
@@ -34,15 +40,6 @@ async fn gotrue(
     rig.send(builder.body(body).unwrap()).await
 }
 
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
-
 /// What auth-js's handleError reads: it takes `error_code` (a string) when the response has
 /// no API-version header, and the message from `msg`.
 fn assert_gotrue_error(reply: &Reply, status: StatusCode, error_code: &str) {
@@ -62,32 +59,15 @@ fn assert_gotrue_error(reply: &Reply, status: StatusCode, error_code: &str) {
 #[tokio::test]
 async fn password_grant_returns_a_supabase_session() {
     let rig = rig();
-    let reply = gotrue(
+    let reply = grant(
         &rig,
-        "POST",
-        "/auth/v1/token?grant_type=password",
-        None,
-        Some(
-            json!({ "email": "demo@example.com", "password": "demo", "gotrue_meta_security": {} }),
-        ),
+        "password",
+        json!({ "email": "demo@example.com", "password": "demo", "gotrue_meta_security": {} }),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
     let session = reply.json();
-    assert_eq!(
-        keys(&session),
-        [
-            "access_token",
-            "expires_at",
-            "expires_in",
-            "refresh_token",
-            "token_type",
-            "user"
-        ]
-    );
-    assert_eq!(session["token_type"], "bearer");
-    assert_eq!(session["expires_in"], 60);
-    assert_eq!(session["expires_at"], START_MS / 1000 + 60);
+    assert_session_shape(&session);
     let user = &session["user"];
     for key in [
         "id",
@@ -120,26 +100,17 @@ async fn password_grant_returns_a_supabase_session() {
 #[tokio::test]
 async fn password_grant_errors_are_gotrue_shaped() {
     let rig = rig();
-    let bad = gotrue(
+    let bad = grant(
         &rig,
-        "POST",
-        "/auth/v1/token?grant_type=password",
-        None,
-        Some(json!({ "email": "demo@example.com", "password": "nope" })),
+        "password",
+        json!({ "email": "demo@example.com", "password": "nope" }),
     )
     .await;
     assert_gotrue_error(&bad, StatusCode::BAD_REQUEST, "invalid_credentials");
     assert_eq!(bad.json()["error"], "invalid_grant");
     assert_eq!(bad.json()["msg"], "Invalid login credentials");
 
-    let missing = gotrue(
-        &rig,
-        "POST",
-        "/auth/v1/token?grant_type=password",
-        None,
-        Some(json!({ "email": "demo@example.com" })),
-    )
-    .await;
+    let missing = grant(&rig, "password", json!({ "email": "demo@example.com" })).await;
     assert_gotrue_error(&missing, StatusCode::BAD_REQUEST, "validation_failed");
 
     let request = Request::post("/auth/v1/token?grant_type=password")
@@ -153,14 +124,7 @@ async fn password_grant_errors_are_gotrue_shaped() {
 
     let no_grant = gotrue(&rig, "POST", "/auth/v1/token", None, Some(json!({}))).await;
     assert_gotrue_error(&no_grant, StatusCode::BAD_REQUEST, "validation_failed");
-    let odd_grant = gotrue(
-        &rig,
-        "POST",
-        "/auth/v1/token?grant_type=pkce",
-        None,
-        Some(json!({})),
-    )
-    .await;
+    let odd_grant = grant(&rig, "pkce", json!({})).await;
     assert_gotrue_error(&odd_grant, StatusCode::BAD_REQUEST, "validation_failed");
     assert_eq!(odd_grant.json()["error"], "unsupported_grant_type");
 }
@@ -168,24 +132,15 @@ async fn password_grant_errors_are_gotrue_shaped() {
 #[tokio::test]
 async fn refresh_grant_rotates_like_gotrue() {
     let rig = rig();
-    let first = gotrue(
+    let first = grant(
         &rig,
-        "POST",
-        "/auth/v1/token?grant_type=password",
-        None,
-        Some(json!({ "email": "other@example.com", "password": "other" })),
+        "password",
+        json!({ "email": "other@example.com", "password": "other" }),
     )
     .await
     .json();
     let old = first["refresh_token"].clone();
-    let refreshed = gotrue(
-        &rig,
-        "POST",
-        "/auth/v1/token?grant_type=refresh_token",
-        None,
-        Some(json!({ "refresh_token": old })),
-    )
-    .await;
+    let refreshed = grant(&rig, "refresh_token", json!({ "refresh_token": old })).await;
     assert_eq!(refreshed.status, StatusCode::OK);
     let session = refreshed.json();
     assert_eq!(keys(&session), keys(&first));
@@ -193,25 +148,11 @@ async fn refresh_grant_rotates_like_gotrue() {
     assert_ne!(session["access_token"], first["access_token"]);
     assert_eq!(session["user"], first["user"]);
 
-    let reused = gotrue(
-        &rig,
-        "POST",
-        "/auth/v1/token?grant_type=refresh_token",
-        None,
-        Some(json!({ "refresh_token": old })),
-    )
-    .await;
+    let reused = grant(&rig, "refresh_token", json!({ "refresh_token": old })).await;
     assert_gotrue_error(&reused, StatusCode::BAD_REQUEST, "refresh_token_not_found");
     assert_eq!(reused.json()["error"], "invalid_grant");
 
-    let empty = gotrue(
-        &rig,
-        "POST",
-        "/auth/v1/token?grant_type=refresh_token",
-        None,
-        Some(json!({})),
-    )
-    .await;
+    let empty = grant(&rig, "refresh_token", json!({})).await;
     assert_gotrue_error(&empty, StatusCode::BAD_REQUEST, "validation_failed");
     assert_eq!(rig.stats().await["refreshes"], 1);
 }
@@ -261,12 +202,10 @@ async fn logout_revokes_refresh_tokens_and_needs_a_bearer() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    let refresh = gotrue(
+    let refresh = grant(
         &rig,
-        "POST",
-        "/auth/v1/token?grant_type=refresh_token",
-        None,
-        Some(json!({ "refresh_token": session["refresh_token"] })),
+        "refresh_token",
+        json!({ "refresh_token": session["refresh_token"] }),
     )
     .await;
     assert_gotrue_error(&refresh, StatusCode::BAD_REQUEST, "refresh_token_not_found");

@@ -218,3 +218,32 @@ fn base64_url_decode(input: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The keys of a JSON object, in order.
+pub fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The session body both /auth/login and the GoTrue token grant answer, for a 60 s token
+/// issued at the rig's start time.
+pub fn assert_session_shape(session: &Value) {
+    assert_eq!(
+        keys(session),
+        [
+            "access_token",
+            "expires_at",
+            "expires_in",
+            "refresh_token",
+            "token_type",
+            "user"
+        ]
+    );
+    assert_eq!(session["token_type"], "bearer");
+    assert_eq!(session["expires_in"], 60);
+    assert_eq!(session["expires_at"], START_MS / 1000 + 60);
+}
