@@ -50,7 +50,13 @@ test('a backend restart heals the credits without a reload, with one recovery ch
   await backend.resetStats();
 
   await page.click('#restart-backend');
-  await page.waitForSelector('#event-log li.recovered');
+  await page.waitForSelector('#event-log li.recovered', { timeout: 15_000 }).catch(async (e) => {
+    // Show what the page and the server saw, then fail.
+    console.log(page.lines.join('\n'));
+    console.log(await page.textContent('#event-log'));
+    console.log(JSON.stringify(await backend.stats()));
+    throw e;
+  });
   await page.waitForFunction(() => document.querySelector('#credits').textContent === '100');
   // More readers inside the cooldown: healthy now, so nothing more to recover.
   await page.click('#reload-credits');

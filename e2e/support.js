@@ -64,7 +64,9 @@ export async function signedIn(browser, backend, query = '') {
   const context = await browser.newContext({ viewport: { width: 1180, height: 900 } });
   const page = await context.newPage();
   page.problems = [];
+  page.lines = [];
   page.on('console', (message) => {
+    page.lines.push(`${message.type()}: ${message.text()}`);
     if (message.type() === 'error') page.problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => page.problems.push(`pageerror: ${error.message}`));

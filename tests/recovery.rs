@@ -165,6 +165,35 @@ async fn a_healthy_session_is_probed_and_left_alone() {
 }
 
 #[wasm_bindgen_test]
+async fn the_verify_probe_waits_for_the_credits_answer() {
+    // A verify heals a restarted backend; sent alongside, it could be served first and make
+    // the credits probe read a healthy value, hiding the restart.
+    let rig = fresh(&[("checkSession", JsValue::TRUE)]);
+    rig.get("/api/warm").await.unwrap();
+    let release = rig.backend.hold_next();
+    let pending = rig.manager.trigger_session_recovery_check("order".into());
+    sleep(100).await;
+    assert_eq!(rig.backend.hits("/api/users/credits"), 1);
+    assert_eq!(
+        rig.backend.hits("/auth/verify"),
+        0,
+        "verify went out before credits answered"
+    );
+    assert_eq!(
+        rig.provider.session_checks(),
+        1,
+        "checkSession runs alongside"
+    );
+    release.call0(&JsValue::NULL).unwrap();
+    let outcome = settle(pending).await.unwrap();
+    assert_eq!(
+        field(&outcome, "reason").as_string().as_deref(),
+        Some("healthy")
+    );
+    assert_eq!(rig.backend.hits("/auth/verify"), 1);
+}
+
+#[wasm_bindgen_test]
 async fn each_unhealthy_probe_alone_starts_a_recovery() {
     // (what breaks, which probe names it)
     for (broken, probe) in [
