@@ -6,7 +6,7 @@
 
 use super::backoff::Backoff;
 use super::error::{Error, ErrorCode};
-use super::Millis;
+use super::{decimal, Millis};
 
 /// Retry settings (`credits` in the config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,9 @@ impl CreditsRetry {
     /// ```
     pub fn next(&mut self, reading: Reading, authenticated: bool) -> Next {
         match reading {
-            Reading::Credits(value) if value != 0.0 || !authenticated => Next::Done(value),
+            Reading::Credits(value) if credits_look_healthy(value, authenticated) => {
+                Next::Done(value)
+            }
             // After the last retry a zero is reported as read: it may be the truth.
             Reading::Credits(value) => match self.delays.next() {
                 Some(delay_ms) => Next::Retry {
@@ -124,6 +126,13 @@ impl CreditsRetry {
             Reading::Final(error) => Next::Fail(error),
         }
     }
+}
+
+/// Whether a credits reading looks like a working session. Zero is what a restarted
+/// backend answers for a user who has credits, so for a signed-in user it is suspicious.
+/// Both the recovery check's credits probe and `updateCredits` judge readings by it.
+pub fn credits_look_healthy(credits: f64, authenticated: bool) -> bool {
+    credits != 0.0 || !authenticated
 }
 
 /// Reads a credits body: `{"credits": n}` or `{"success": true, "credits": n}`, where `n` is
@@ -181,14 +190,8 @@ pub fn retry_after_ms(
     if value.is_empty() {
         return None;
     }
-    if value.bytes().all(|b| b.is_ascii_digit()) {
-        // More than ~31 years of seconds is not a real request; saturate rather than wrap.
-        let seconds = value
-            .bytes()
-            .try_fold(0u64, |n, b| {
-                n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-            })
-            .unwrap_or(u64::MAX);
+    if let Some(seconds) = decimal(value) {
+        // Absurdly many seconds saturate rather than wrap; maxDelayMs then ends the retries.
         return Some(seconds.saturating_mul(1_000));
     }
     parse_date(value).map(|at| at.saturating_sub(now))
@@ -313,6 +316,14 @@ mod tests {
         let mut plan = CreditsRetry::new(policy(0), 1);
         assert_eq!(plan.next(Reading::Credits(0.0), true), Next::Done(0.0));
         assert_eq!(plan.next(transient(None), true), Next::Fail(network()));
+    }
+
+    #[test]
+    fn zero_credits_are_suspicious_only_when_signed_in() {
+        assert!(!credits_look_healthy(0.0, true));
+        assert!(credits_look_healthy(0.0, false));
+        assert!(credits_look_healthy(100.0, true));
+        assert!(credits_look_healthy(0.5, true));
     }
 
     #[test]

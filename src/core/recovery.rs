@@ -1,5 +1,4 @@
-//! Session recovery after a backend restart: the cooldown shared by every tab, and what
-//! counts as a healthy probe.
+//! Session recovery after a backend restart: the cooldown shared by every tab.
 //!
 //! The cooldown is the guard against the recovery loop an earlier version of these pages
 //! had: every check writes its start time under [`LAST_ATTEMPT_KEY`], and no tab starts
@@ -7,7 +6,7 @@
 //! only trusted when they make sense, so a bad value can delay recovery by at most one
 //! cooldown, never forever.
 
-use super::Millis;
+use super::{decimal, Millis};
 
 /// The localStorage key holding the last attempt time (ms since the epoch, decimal).
 pub const LAST_ATTEMPT_KEY: &str = "last_recovery_attempt";
@@ -56,12 +55,10 @@ pub fn decide(now: Millis, cooldown_ms: Millis, stamps: &[Option<Millis>]) -> Co
 /// fraction, an exponent, text, more digits than any real clock) reads as no stamp.
 pub fn parse_stamp(raw: &str) -> Option<Millis> {
     let raw = raw.trim();
-    if raw.is_empty() || raw.len() > 16 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+    if raw.len() > 16 {
         return None;
     }
-    raw.bytes().try_fold(0u64, |n, b| {
-        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
+    decimal(raw)
 }
 
 /// Writes an attempt time the way pages store `Date.now()`: decimal digits.
@@ -78,12 +75,6 @@ pub fn format_stamp(at: Millis) -> String {
     digits.reverse();
     // Only ASCII digits were pushed.
     String::from_utf8(digits).unwrap_or_default()
-}
-
-/// Whether a credits reading looks like a working session. Zero is what a restarted
-/// backend answers for a user who has credits, so for a signed-in user it is suspicious.
-pub fn credits_look_healthy(credits: f64, authenticated: bool) -> bool {
-    credits != 0.0 || !authenticated
 }
 
 #[cfg(test)]
@@ -186,13 +177,5 @@ mod tests {
             assert_eq!(parse_stamp(&format_stamp(at)), Some(at));
         }
         assert_eq!(format_stamp(1_700_000_000_123), "1700000000123");
-    }
-
-    #[test]
-    fn zero_credits_are_suspicious_only_when_signed_in() {
-        assert!(!credits_look_healthy(0.0, true));
-        assert!(credits_look_healthy(0.0, false));
-        assert!(credits_look_healthy(100.0, true));
-        assert!(credits_look_healthy(0.5, true));
     }
 }

@@ -4,6 +4,12 @@
 
 use super::Millis;
 
+/// `waitForAuthStability()` waits at most this long by default, and `updateCredits` waits
+/// this long before its first read.
+pub const DEFAULT_MAX_WAIT_MS: Millis = 10_000;
+/// How often the sources are sampled by default.
+pub const DEFAULT_INTERVAL_MS: Millis = 500;
+
 /// What each source says at one moment; `None` for a source this page does not have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sources {

@@ -9,8 +9,8 @@ use super::log::Level;
 use crate::core::credits::{CreditsPolicy, MAX_RETRIES_LIMIT};
 use crate::core::error::Error;
 use crate::core::policy::Policy;
+use crate::core::stability::{DEFAULT_INTERVAL_MS, DEFAULT_MAX_WAIT_MS};
 use crate::core::Millis;
-use crate::web::manager::{STABILITY_INTERVAL_MS, STABILITY_MAX_WAIT_MS};
 
 /// The credits endpoint when `endpoints.credits` is not given.
 const DEFAULT_CREDITS_URL: &str = "/api/users/credits";
@@ -153,8 +153,8 @@ pub fn stability_options(options: &JsValue) -> Result<(Millis, Millis), Error> {
         )
     };
     Ok((
-        field("maxWaitMs", STABILITY_MAX_WAIT_MS, 0)?,
-        field("intervalMs", STABILITY_INTERVAL_MS, 1)?,
+        field("maxWaitMs", DEFAULT_MAX_WAIT_MS, 0)?,
+        field("intervalMs", DEFAULT_INTERVAL_MS, 1)?,
     ))
 }
 

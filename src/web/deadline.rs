@@ -1,4 +1,5 @@
-//! Bounding a wait on JavaScript with a timer that is cleared as soon as the wait ends.
+//! Timers that are cleared as soon as nobody waits for them: sleeping, and bounding a wait
+//! on JavaScript.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,11 +15,16 @@ use crate::core::Millis;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimedOut;
 
+/// A timer future for `ms` (clamped to what `setTimeout` can hold). Dropping it clears it.
+pub fn sleep(ms: Millis) -> TimeoutFuture {
+    TimeoutFuture::new(ms.min(MAX_TIMER_MS) as u32)
+}
+
 /// `future`, or `TimedOut` after `ms`. Dropping it drops the timer, which clears it.
 pub fn within<F: Future + Unpin>(ms: Millis, future: F) -> Deadline<F> {
     Deadline {
         future,
-        timer: TimeoutFuture::new(ms.min(MAX_TIMER_MS) as u32),
+        timer: sleep(ms),
     }
 }
 

@@ -18,8 +18,6 @@ mod credits;
 mod recovery;
 mod stability;
 
-pub use credits::{STABILITY_INTERVAL_MS, STABILITY_MAX_WAIT_MS};
-
 use super::config::Config;
 use super::deadline::within;
 use super::error::Failure;
@@ -29,7 +27,7 @@ use super::lifecycle::Lifecycle;
 use super::log::Logger;
 use super::request::{wants_refresh, Prepared};
 use super::storage::Mirror;
-use super::{now, promise, spawn};
+use super::{now, promise, random_seed, spawn};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::MAX_TIMER_MS;
 use crate::core::session::{
@@ -65,9 +63,8 @@ pub struct Inner {
 impl Inner {
     /// Builds a session from a validated config and starts listening for other tabs.
     pub fn new(config: Config) -> Rc<Inner> {
-        let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
         let inner = Rc::new(Inner {
-            core: RefCell::new(Session::new(config.policy, seed)),
+            core: RefCell::new(Session::new(config.policy, random_seed())),
             log: Logger(config.log_level),
             mirror: Mirror::new(config.storage_keys.clone()),
             events: Events::new(),

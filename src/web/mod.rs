@@ -13,6 +13,11 @@ pub mod manager;
 pub mod request;
 pub mod storage;
 
+/// A seed for the core's jitter generators (not for secrets).
+pub fn random_seed() -> u64 {
+    (js_sys::Math::random() * u64::MAX as f64) as u64
+}
+
 /// The page clock, in the core's unit.
 pub fn now() -> crate::core::Millis {
     js_sys::Date::now() as crate::core::Millis

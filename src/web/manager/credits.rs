@@ -7,7 +7,6 @@
 
 use std::rc::Rc;
 
-use gloo_timers::future::TimeoutFuture;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -18,16 +17,11 @@ use crate::core::credits::{
     is_transient_status, read_credits, retry_after_ms, with_refresh, CreditsRetry, Next, Reading,
 };
 use crate::core::error::{Error, ErrorCode};
-use crate::core::policy::MAX_TIMER_MS;
+use crate::core::stability::{DEFAULT_INTERVAL_MS, DEFAULT_MAX_WAIT_MS};
 use crate::core::Millis;
-use crate::web::deadline::within;
+use crate::web::deadline::{sleep, within};
 use crate::web::events::detail;
-use crate::web::{now, promise};
-
-/// The stability wait before the first read, as `waitForAuthStability()` defaults.
-pub const STABILITY_MAX_WAIT_MS: Millis = 10_000;
-/// See [`STABILITY_MAX_WAIT_MS`].
-pub const STABILITY_INTERVAL_MS: Millis = 500;
+use crate::web::{now, promise, random_seed};
 
 impl Inner {
     /// `updateCredits({ forceRefresh })`. Overlapping calls share the run in flight.
@@ -58,10 +52,9 @@ impl Inner {
                 "is needed where the page has no URL to resolve the default against",
             ));
         };
-        self.wait_for_stability(STABILITY_MAX_WAIT_MS, STABILITY_INTERVAL_MS)
+        self.wait_for_stability(DEFAULT_MAX_WAIT_MS, DEFAULT_INTERVAL_MS)
             .await;
-        let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
-        let mut plan = CreditsRetry::new(self.config.credits, seed);
+        let mut plan = CreditsRetry::new(self.config.credits, random_seed());
         loop {
             self.wait_until_online().await?;
             let target = if force {
@@ -83,7 +76,7 @@ impl Inner {
                         self.run_recovery_check("credits-zero").await;
                         force = true;
                     }
-                    TimeoutFuture::new(delay_ms.min(MAX_TIMER_MS) as u32).await;
+                    sleep(delay_ms).await;
                 }
                 Next::Fail(error) => {
                     self.log

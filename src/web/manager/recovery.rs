@@ -27,10 +27,10 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CustomEvent, CustomEventInit};
 
 use super::Inner;
+use crate::core::credits::credits_look_healthy;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::recovery::{
-    credits_look_healthy, decide, format_stamp, parse_stamp, Cooldown, CREDITS_CACHE_KEY,
-    LAST_ATTEMPT_KEY,
+    decide, format_stamp, parse_stamp, Cooldown, CREDITS_CACHE_KEY, LAST_ATTEMPT_KEY,
 };
 use crate::core::session::{Need, Token};
 use crate::web::deadline::within;

@@ -2,13 +2,11 @@
 
 use std::rc::Rc;
 
-use gloo_timers::future::TimeoutFuture;
-
 use super::Inner;
 use crate::core::session::Need;
 use crate::core::stability::{Poll, Sources, Stability, Verdict};
 use crate::core::Millis;
-use crate::web::deadline::within;
+use crate::web::deadline::{sleep, within};
 use crate::web::now;
 
 impl Inner {
@@ -28,7 +26,7 @@ impl Inner {
                         .warn(&["auth sources did not agree within maxWaitMs"]);
                     return false;
                 }
-                Poll::Sleep(ms) => TimeoutFuture::new(ms as u32).await,
+                Poll::Sleep(ms) => sleep(ms).await,
             }
         }
     }
