@@ -6,7 +6,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CHROMEDRIVER ?= /usr/bin/chromedriver
 PORT ?= 8080
 
-.PHONY: setup demo test test-native test-server test-browser test-e2e build server size clean
+.PHONY: setup demo test test-native test-server test-browser test-types test-e2e build server size clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,7 +18,7 @@ demo: build server
 
 ## Every test: the native core suite (virtual clock), the reference backend's suite, the
 ## browser suites in headless Chromium, and the end-to-end suite on the demo dashboard.
-test: setup test-native test-server test-browser test-e2e
+test: setup test-native test-server test-browser test-types test-e2e
 
 test-native:
 	cargo test --lib
@@ -31,16 +31,19 @@ test-server:
 test-e2e: build server
 	node --test --test-concurrency=1 e2e/
 
+## The published types: no `any` in pkg/session_keeper.d.ts, and types/usage.ts (with the
+## real supabase-js client and must-not-compile lines) passes tsc --noEmit.
+test-types: build
+	node types/check-no-any.mjs
+	node_modules/.bin/tsc -p types
+
 test-browser:
 	wasm-pack test --headless --chrome --chromedriver $(CHROMEDRIVER)
 
-## The npm/script-tag package in pkg/ (release, wasm-opt -Oz). wasm-opt comes from the
-## pinned npm binaryen (132): Debian's binaryen 108 emits a module whose init() throws.
-## The glue is then minified with terser (pinned in package-lock.json); exports keep their names.
+## The npm/script-tag package in pkg/: wasm-pack (release, web target, wasm-opt -Oz from
+## the pinned npm binaryen), the SessionError export, terser on the glue (scripts/package.sh).
 build: setup
-	PATH="$(CURDIR)/node_modules/.bin:$$PATH" wasm-pack build --release --target web
-	node_modules/.bin/terser pkg/session_keeper.js --module --compress --mangle --ecma 2020 \
-		--output pkg/session_keeper.js
+	bash scripts/package.sh
 
 ## The reference backend (axum), release build.
 server: setup

@@ -42,7 +42,7 @@ fi
 # Debian's 108 emits a broken module), terser (minifies the JS glue) and playwright-core
 # (the end-to-end suite).
 if ! cmp -s package-lock.json node_modules/.installed-from-lock 2>/dev/null; then
-  say "installing the npm tools (binaryen, terser, playwright-core)"
+  say "installing the npm tools (binaryen, terser, playwright-core, vite, typescript, supabase-js)"
   npm ci --no-audit --no-fund
   cp package-lock.json node_modules/.installed-from-lock
 fi

@@ -5,6 +5,7 @@
 //! SPEC.md.
 #![deny(missing_docs)]
 
+pub mod bridge;
 pub mod core;
 pub mod web;
 
@@ -19,9 +20,15 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::web::config::{force_refresh_option, stability_options, trigger, Config};
+use crate::web::config::{force_refresh_option, stability_options, trigger_label, Config};
 use crate::web::manager::Inner;
 use crate::web::promise;
+
+// The TypeScript the generated `.d.ts` cannot derive from Rust: the config, the provider
+// and SDK shapes, the events and their details, the error class. `types/usage.ts` checks it
+// with `tsc --noEmit` (make test-types).
+#[wasm_bindgen(typescript_custom_section)]
+const API_TYPES: &str = include_str!("../js/api.d.ts");
 
 /// Keeps one login session alive: `fetchWithAuth`, scheduled refresh, events.
 #[wasm_bindgen]
@@ -33,7 +40,9 @@ pub struct SessionManager {
 impl SessionManager {
     /// `new SessionManager(config)`; an invalid config throws `SessionError` code `config`.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: JsValue) -> Result<SessionManager, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SessionConfig")] config: JsValue,
+    ) -> Result<SessionManager, JsValue> {
         let config = Config::read(&config)?;
         Ok(SessionManager {
             inner: Inner::new(config),
@@ -52,20 +61,24 @@ impl SessionManager {
     }
 
     /// Stops, forgets the token, clears the storage mirror and tells other tabs.
-    #[wasm_bindgen(js_name = signOut)]
+    #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> Promise {
         self.inner.sign_out();
         Promise::resolve(&JsValue::UNDEFINED)
     }
 
     /// `fetch` with the bearer added for allowed origins, refreshed and retried once on 401.
-    #[wasm_bindgen(js_name = fetchWithAuth)]
-    pub fn fetch_with_auth(&self, input: JsValue, init: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = fetchWithAuth, unchecked_return_type = "Promise<Response>")]
+    pub fn fetch_with_auth(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: JsValue,
+    ) -> Promise {
         promise(Rc::clone(&self.inner).fetch_with_auth(input, init))
     }
 
     /// Forces a refresh (shared with any in flight) and resolves with the new token.
-    #[wasm_bindgen(js_name = refreshToken)]
+    #[wasm_bindgen(js_name = refreshToken, unchecked_return_type = "Promise<string>")]
     pub fn refresh_token(&self) -> Promise {
         promise(Rc::clone(&self.inner).refresh_token())
     }
@@ -77,24 +90,33 @@ impl SessionManager {
     }
 
     /// When the current token expires, in ms since the epoch (page clock), or `null`.
-    #[wasm_bindgen(getter, js_name = tokenExpiresAt)]
+    #[wasm_bindgen(getter, js_name = tokenExpiresAt, unchecked_return_type = "number | null")]
     pub fn token_expires_at(&self) -> Option<f64> {
         self.inner.expires_at()
     }
 
     /// Runs a session-recovery check unless one ran within `recoveryCooldownMs` (in any
     /// tab); resolves with `{ ran, reason, trigger }`.
-    #[wasm_bindgen(js_name = triggerSessionRecoveryCheck)]
-    pub fn trigger_session_recovery_check(&self, label: JsValue) -> Promise {
-        match trigger(&label) {
+    #[wasm_bindgen(
+        js_name = triggerSessionRecoveryCheck,
+        unchecked_return_type = "Promise<RecoveryOutcome>"
+    )]
+    pub fn trigger_session_recovery_check(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "string")] trigger: JsValue,
+    ) -> Promise {
+        match trigger_label(&trigger) {
             Ok(label) => promise(Rc::clone(&self.inner).recovery_check(label)),
             Err(error) => Promise::reject(&error.into()),
         }
     }
 
     /// Reads the credits counter, healing a restarted backend on the way; resolves with it.
-    #[wasm_bindgen(js_name = updateCredits)]
-    pub fn update_credits(&self, options: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = updateCredits, unchecked_return_type = "Promise<number>")]
+    pub fn update_credits(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "UpdateCreditsOptions")] options: JsValue,
+    ) -> Promise {
         match force_refresh_option(&options) {
             Ok(force) => self.inner.update_credits(force),
             Err(error) => Promise::reject(&error.into()),
@@ -103,8 +125,14 @@ impl SessionManager {
 
     /// Resolves true once the provider, the manager and the token mirror agree, false
     /// after `maxWaitMs`.
-    #[wasm_bindgen(js_name = waitForAuthStability)]
-    pub fn wait_for_auth_stability(&self, options: JsValue) -> Promise {
+    #[wasm_bindgen(
+        js_name = waitForAuthStability,
+        unchecked_return_type = "Promise<boolean>"
+    )]
+    pub fn wait_for_auth_stability(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "StabilityOptions")] options: JsValue,
+    ) -> Promise {
         match stability_options(&options) {
             Ok((max_wait, interval)) => {
                 let inner = Rc::clone(&self.inner);
@@ -117,7 +145,9 @@ impl SessionManager {
         }
     }
 
-    /// Subscribes `listener` to `event`; returns the function that unsubscribes it.
+    /// Subscribes `listener` to `event`; returns the function that unsubscribes it. Typed
+    /// per event in `js/api.d.ts`.
+    #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, listener: JsValue) -> Result<Function, JsValue> {
         Ok(self.inner.events().on(event, &listener)?)
     }
@@ -128,4 +158,39 @@ impl Drop for SessionManager {
     fn drop(&mut self) {
         self.inner.shutdown();
     }
+}
+
+/// `installGlobal(config)`: for server-rendered templates written against the old global
+/// functions. Builds and starts a manager, sets `window.fetchWithAuth`,
+/// `triggerSessionRecoveryCheck`, `updateCredits`, `waitForAuthStability` and
+/// `window.sessionKeeper` (the manager), then dispatches `session-keeper-ready` on `window`.
+/// A second call stops the previous manager.
+#[wasm_bindgen(js_name = installGlobal, unchecked_return_type = "SessionManager")]
+pub fn install_global(
+    #[wasm_bindgen(unchecked_param_type = "SessionConfig")] config: JsValue,
+) -> Result<JsValue, JsValue> {
+    let manager = SessionManager::new(config)?;
+    manager.start();
+    let manager = JsValue::from(manager);
+    bridge::install(&manager);
+    Ok(manager)
+}
+
+/// `clerkTokenProvider(clerk)`: a `TokenProvider` over a Clerk instance. Plain refreshes
+/// read Clerk's own cache; forced ones pass `skipCache: true`. Throws `SessionError`
+/// `config` for anything without Clerk's shape.
+#[wasm_bindgen(js_name = clerkTokenProvider, unchecked_return_type = "TokenProvider")]
+pub fn clerk_token_provider(
+    #[wasm_bindgen(unchecked_param_type = "ClerkLike")] clerk: JsValue,
+) -> Result<JsValue, JsValue> {
+    bridge::clerk_token_provider(&clerk)
+}
+
+/// `supabaseTokenProvider(client)`: a `TokenProvider` over a Supabase client, following its
+/// `onAuthStateChange`. Throws `SessionError` `config` for anything without its shape.
+#[wasm_bindgen(js_name = supabaseTokenProvider, unchecked_return_type = "TokenProvider")]
+pub fn supabase_token_provider(
+    #[wasm_bindgen(unchecked_param_type = "SupabaseClientLike")] client: JsValue,
+) -> Result<JsValue, JsValue> {
+    bridge::supabase_token_provider(&client)
 }

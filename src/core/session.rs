@@ -62,6 +62,8 @@ pub enum Reason {
     Manual,
     /// A recovery check found the session broken (see `core::recovery`).
     Recovery,
+    /// The provider refreshed on its own and pushed the token (see [`Session::pushed`]).
+    Provider,
 }
 
 impl Reason {
@@ -74,6 +76,7 @@ impl Reason {
             Reason::Scheduled => "scheduled",
             Reason::Manual => "manual",
             Reason::Recovery => "recovery",
+            Reason::Provider => "provider",
         }
     }
 }
@@ -186,7 +189,8 @@ pub enum Refreshed {
     },
     /// The refresh failed; the scheduler retries at `retry_at` (when started).
     Failed(Error),
-    /// The session was signed out while this refresh ran; its result was thrown away.
+    /// Thrown away: the session was signed out while this refresh ran, or a pushed token
+    /// was older than the current one.
     Discarded,
 }
 
@@ -387,36 +391,66 @@ impl Session {
                 self.last_failed = Some((id, no_session()));
                 Refreshed::SignedOut { had_token }
             }
-            Ok(Some((token, claims))) => {
-                self.retry_at = None;
-                self.last_failed = None;
-                self.reset_failures();
-                if let Some(current) = self.current.as_mut().filter(|c| c.token == token) {
-                    current.confirmed_at = now;
-                    return Refreshed::Unchanged;
-                }
-                let (claims, unreadable) = match claims {
-                    Ok(claims) => (claims, None),
-                    Err(e) => (Claims::default(), Some(e)),
-                };
-                self.learn_offset(now, &claims, kind);
-                let expires_at = claims.expires_at.map(|e| shift(e, self.offset_ms));
-                let signed_in = self.current.is_none();
-                self.last_generation = self.last_generation.wrapping_add(1);
-                self.expiry_reported = false;
-                self.current = Some(Current {
-                    token,
-                    generation: self.last_generation,
-                    expires_at,
-                    confirmed_at: now,
-                });
-                Refreshed::New {
-                    generation: self.last_generation,
-                    expires_at,
-                    unreadable,
-                    signed_in,
-                }
-            }
+            Ok(Some((token, claims))) => self.adopt(now, token, claims, kind),
+        }
+    }
+
+    /// Takes a token the provider pushed on its own (Supabase's `TOKEN_REFRESHED`), without a
+    /// provider call. A refresh in flight is left alone: its answer is judged when it lands.
+    ///
+    /// A pushed token that expires before the current one is stale (an event delivered late)
+    /// and is ignored, so a push can never replace a newer token with an older one.
+    pub fn pushed(&mut self, now: Millis, answer: Answer) -> Result<Refreshed, Error> {
+        let token = validate_token(answer.token)?;
+        let stale = match (&answer.claims, &self.current) {
+            (Ok(claims), Some(current)) if current.token != token => claims
+                .expires_at
+                .map(|e| shift(e, self.offset_ms))
+                .zip(current.expires_at)
+                .is_some_and(|(pushed, held)| pushed < held),
+            _ => false,
+        };
+        if stale {
+            return Ok(Refreshed::Discarded);
+        }
+        Ok(self.adopt(now, token, answer.claims, RefreshKind::Plain))
+    }
+
+    /// Makes `token` the current one (or confirms it), ending any failure backoff.
+    fn adopt(
+        &mut self,
+        now: Millis,
+        token: Token,
+        claims: Result<Claims, ClaimsError>,
+        kind: RefreshKind,
+    ) -> Refreshed {
+        self.retry_at = None;
+        self.last_failed = None;
+        self.reset_failures();
+        if let Some(current) = self.current.as_mut().filter(|c| c.token == token) {
+            current.confirmed_at = now;
+            return Refreshed::Unchanged;
+        }
+        let (claims, unreadable) = match claims {
+            Ok(claims) => (claims, None),
+            Err(e) => (Claims::default(), Some(e)),
+        };
+        self.learn_offset(now, &claims, kind);
+        let expires_at = claims.expires_at.map(|e| shift(e, self.offset_ms));
+        let signed_in = self.current.is_none();
+        self.last_generation = self.last_generation.wrapping_add(1);
+        self.expiry_reported = false;
+        self.current = Some(Current {
+            token,
+            generation: self.last_generation,
+            expires_at,
+            confirmed_at: now,
+        });
+        Refreshed::New {
+            generation: self.last_generation,
+            expires_at,
+            unreadable,
+            signed_in,
         }
     }
 
@@ -466,6 +500,11 @@ impl Session {
         if self.current.is_none() {
             self.retry_at = Some(now);
         }
+    }
+
+    /// Whether scheduled refresh is on (`start` without a later `stop` or `sign_out`).
+    pub fn is_running(&self) -> bool {
+        self.running
     }
 
     /// Stops scheduled refresh; the token stays usable for requests.
@@ -1056,5 +1095,131 @@ mod tests {
         assert_eq!(format!("{t:?}"), "Token(<redacted>)");
         let step = Step::Use(1, t);
         assert!(!format!("{step:?}").contains("secret"));
+    }
+
+    // ----- tokens the provider pushes on its own -----
+
+    #[test]
+    fn a_pushed_token_is_used_without_asking_the_provider() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        let later = T0 + 30_000;
+        let pushed = s.pushed(later, token(later, later + 60_000)).unwrap();
+        assert!(matches!(
+            pushed,
+            Refreshed::New {
+                signed_in: false,
+                ..
+            }
+        ));
+        let (asked, step) = drive(&mut s, later, Need::to_send(), |_| {
+            panic!("no provider call")
+        });
+        assert!(asked.is_empty());
+        assert_eq!(
+            step,
+            Step::Use(
+                2,
+                Token(format!("jwt-{}-{}", later / 1000, (later + 60_000) / 1000))
+            )
+        );
+        assert_eq!(s.expires_at(), Some(later + 60_000));
+    }
+
+    #[test]
+    fn a_pushed_token_also_satisfies_a_scheduled_refresh_due_later() {
+        let mut s = session();
+        s.start(T0);
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        // Due at exp - margin = T0 + 50 s; a push at T0 + 45 s moves the wake-up on.
+        let push = T0 + 45_000;
+        s.pushed(push, token(push, push + 60_000)).unwrap();
+        assert!(!s.is_due(T0 + 50_000));
+        assert_eq!(s.next_wake(), Some(push + 50_000));
+    }
+
+    #[test]
+    fn a_pushed_token_older_than_the_current_one_is_ignored() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        let late_event = token(T0 - 20_000, T0 + 40_000);
+        assert_eq!(
+            s.pushed(T0 + 1_000, late_event).unwrap(),
+            Refreshed::Discarded
+        );
+        assert_eq!(s.expires_at(), Some(T0 + 60_000));
+    }
+
+    #[test]
+    fn pushing_the_current_token_again_changes_nothing() {
+        let mut s = session();
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        assert_eq!(
+            s.pushed(T0 + 5_000, token(T0, T0 + 60_000)).unwrap(),
+            Refreshed::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_push_into_a_signed_out_session_signs_it_in() {
+        let mut s = session();
+        let pushed = s.pushed(T0, token(T0, T0 + 60_000)).unwrap();
+        assert!(matches!(
+            pushed,
+            Refreshed::New {
+                signed_in: true,
+                ..
+            }
+        ));
+        assert!(s.is_authenticated(T0));
+    }
+
+    #[test]
+    fn a_pushed_token_an_http_header_cannot_carry_is_refused() {
+        let mut s = session();
+        let error = s.pushed(T0, opaque("bad token\n")).unwrap_err();
+        assert_eq!(error.code, ErrorCode::RefreshFailed);
+        assert!(s.current_token().is_none());
+    }
+
+    #[test]
+    fn a_push_while_a_refresh_is_in_flight_leaves_that_refresh_to_land() {
+        let mut s = session();
+        let mut need = Need::to_send();
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut need) else {
+            panic!("expected a refresh")
+        };
+        s.pushed(T0, token(T0, T0 + 60_000)).unwrap();
+        // The provider's own answer (the same token) lands afterwards and only confirms it.
+        assert_eq!(
+            s.refresh_finished(T0 + 10, id, Ok(Some(token(T0, T0 + 60_000)))),
+            Refreshed::Unchanged
+        );
+        assert_eq!(use_generation(&s.next_step(T0 + 10, &mut need)), 1);
+    }
+
+    #[test]
+    fn a_push_ends_the_failure_backoff() {
+        let mut s = session();
+        s.start(T0);
+        let mut need = Need::scheduled(T0);
+        let Step::Refresh(id, ..) = s.next_step(T0, &mut need) else {
+            panic!("expected a refresh")
+        };
+        s.refresh_finished(T0, id, Err(Error::new(ErrorCode::Network, "offline")));
+        assert!(
+            s.next_wake().is_some_and(|t| t < T0 + 5_000),
+            "retrying soon after a failure"
+        );
+        s.pushed(T0 + 100, token(T0, T0 + 60_000)).unwrap();
+        assert_eq!(s.next_wake(), Some(T0 + 50_000));
     }
 }

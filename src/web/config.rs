@@ -25,6 +25,9 @@ pub struct Config {
     pub get_token: Function,
     /// `checkSession()`, the provider's own session probe.
     pub check_session: Option<Function>,
+    /// `subscribe(listener)`: the provider pushes the tokens it refreshes on its own, and
+    /// `null` on sign-out; returns the function that unsubscribes.
+    pub subscribe: Option<Function>,
     /// Called once per expiry instead of the default redirect.
     pub on_session_expired: Option<Function>,
     /// Absolute http(s) URL to send the user to when the session expires.
@@ -123,6 +126,7 @@ impl Config {
             policy,
             get_token,
             check_session: function(&get("checkSession")?, "checkSession")?,
+            subscribe: function(&get("subscribe")?, "subscribe")?,
             on_session_expired: function(&get("onSessionExpired")?, "onSessionExpired")?,
             login_url,
             allowed_origins,
@@ -172,7 +176,7 @@ pub fn force_refresh_option(options: &JsValue) -> Result<bool, Error> {
 }
 
 /// `triggerSessionRecoveryCheck(trigger)`: a label for events and logs, `manual` when absent.
-pub fn trigger(value: &JsValue) -> Result<String, Error> {
+pub fn trigger_label(value: &JsValue) -> Result<String, Error> {
     Ok(string(value, "trigger")?.unwrap_or_else(|| "manual".into()))
 }
 

@@ -25,6 +25,7 @@ use super::events::{detail, Events};
 use super::jwt::read_claims;
 use super::lifecycle::Lifecycle;
 use super::log::Logger;
+use super::provider::Following;
 use super::request::{wants_refresh, Prepared};
 use super::storage::Mirror;
 use super::{now, promise, random_seed, spawn};
@@ -54,6 +55,11 @@ pub struct Inner {
     timer: RefCell<Option<Timeout>>,
     lifecycle: RefCell<Option<Lifecycle>>,
     channel: RefCell<Option<Channel>>,
+    /// The provider's push subscription (`subscribe`), released by `stop()` and `free()`.
+    following: RefCell<Option<Following>>,
+    /// Set when the provider's sign-out halted a running schedule: its next pushed token
+    /// (the user signed in again) starts it again.
+    resume_on_push: Cell<bool>,
     /// The `updateCredits()` run in flight; overlapping calls share it.
     credits_inflight: RefCell<Option<Promise>>,
     /// How many `refreshFailed` events were emitted, so a recovery reports a failure once.
@@ -73,10 +79,13 @@ impl Inner {
             timer: RefCell::new(None),
             lifecycle: RefCell::new(None),
             channel: RefCell::new(None),
+            following: RefCell::new(None),
+            resume_on_push: Cell::new(false),
             credits_inflight: RefCell::new(None),
             failures_announced: Cell::new(0),
         });
         inner.listen_to_other_tabs();
+        inner.follow_provider();
         inner
     }
 
@@ -357,9 +366,11 @@ impl Inner {
 
     // ----- schedule -----
 
-    /// `start()`: scheduled refresh and page-lifecycle listeners.
+    /// `start()`: scheduled refresh, page-lifecycle listeners and the provider's pushes.
     pub fn start(self: &Rc<Self>) {
+        self.resume_on_push.set(false);
         self.core.borrow_mut().start(now());
+        self.follow_provider();
         if self.lifecycle.borrow().is_none() {
             let weak = Rc::downgrade(self);
             let listeners = Lifecycle::listen(move |event| {
@@ -375,8 +386,15 @@ impl Inner {
         self.wake();
     }
 
-    /// `stop()`: cancels the timer and removes the listeners.
+    /// `stop()`: cancels the timer, removes the listeners, unsubscribes from the provider.
     pub fn stop(&self) {
+        self.halt();
+        self.resume_on_push.set(false);
+        self.following.borrow_mut().take();
+    }
+
+    /// Stops scheduled refresh and the lifecycle listeners; the provider stays followed.
+    fn halt(&self) {
         self.core.borrow_mut().stop();
         self.timer.borrow_mut().take();
         self.lifecycle.borrow_mut().take();
@@ -417,13 +435,73 @@ impl Inner {
     }
 
     fn forget(&self) {
-        self.stop();
+        self.halt();
         let had_token = self.core.borrow_mut().sign_out();
         self.inflight.borrow_mut().take();
         self.mirror.clear(&self.log);
         if had_token {
             self.log.info(&["signed out"]);
             self.state_changed(false, JsValue::NULL);
+        }
+    }
+
+    // ----- the provider's own refreshes and sign-outs -----
+
+    /// Registers with the provider's `subscribe`, once.
+    fn follow_provider(self: &Rc<Self>) {
+        let Some(subscribe) = &self.config.subscribe else {
+            return;
+        };
+        if self.following.borrow().is_some() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        // Built before it is stored: the provider may call the listener inside `subscribe`.
+        let following = Following::start(subscribe, move |pushed| {
+            if let Some(inner) = weak.upgrade() {
+                inner.provider_pushed(pushed);
+            }
+        });
+        if following.is_none() {
+            self.log
+                .warn(&["subscribe threw; following the provider by getToken only"]);
+        }
+        *self.following.borrow_mut() = following;
+    }
+
+    /// A token the provider refreshed on its own, or `null`: the user signed out there.
+    fn provider_pushed(self: &Rc<Self>, pushed: JsValue) {
+        if pushed.is_null() || pushed.is_undefined() {
+            let was_running = self.core.borrow().is_running();
+            self.log.info(&["the provider signed out"]);
+            self.forget();
+            self.resume_on_push
+                .set(self.resume_on_push.get() || was_running);
+            return;
+        }
+        let Some(token) = pushed.as_string() else {
+            self.log
+                .warn(&["subscribe's listener got something other than a token or null"]);
+            return;
+        };
+        let answer = Answer {
+            claims: read_claims(&token),
+            token,
+        };
+        let outcome = self.core.borrow_mut().pushed(now(), answer);
+        match outcome {
+            Ok(outcome) => {
+                self.announce(outcome, Reason::Provider);
+                if self.resume_on_push.take() {
+                    self.start();
+                } else {
+                    self.reschedule();
+                }
+            }
+            Err(error) => self.log.warn(&[
+                "the provider pushed a token that cannot be used: ",
+                &error.message,
+            ]),
         }
     }
 

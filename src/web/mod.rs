@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod lifecycle;
 pub mod log;
 pub mod manager;
+pub mod provider;
 pub mod request;
 pub mod storage;
 

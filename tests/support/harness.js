@@ -249,3 +249,134 @@ export function breakStorageReads() {
 }
 
 export function field(object, name) { return object?.[name]; }
+
+// ----- SDK doubles for the bridges (tests/bridges.rs) -----
+
+/**
+ * The documented shape of clerk-js's `Clerk`: `session` (null when signed out) with
+ * `status` and `getToken(options)`, and `addListener(callback)` returning an unsubscribe.
+ * Tokens come from `provider`, so the fake Backend accepts them. `getToken()` answers from
+ * cache while the token lives, as Clerk does; `{ skipCache: true }` always mints.
+ */
+export class FakeClerk {
+  constructor(provider) {
+    this.provider = provider;
+    this.listeners = new Set();
+    this.tokenCalls = [];
+    this.unsubscribed = 0;
+    this.session = this.newSession();
+  }
+  newSession() {
+    const clerk = this;
+    return {
+      status: 'active',
+      getToken(options) {
+        clerk.tokenCalls.push(options === undefined ? 'cached' : JSON.stringify(options));
+        const { provider } = clerk;
+        const fresh = provider.token && Date.now() < provider.expiresAt;
+        return Promise.resolve(options?.skipCache || !fresh ? provider.mint() : provider.token);
+      },
+    };
+  }
+  addListener(listener) {
+    this.listeners.add(listener);
+    // clerk-js calls a new listener at once with the current resources when loaded.
+    listener({ client: {}, session: this.session, user: this.session ? {} : null });
+    return () => {
+      this.unsubscribed += 1;
+      this.listeners.delete(listener);
+    };
+  }
+  signOut() {
+    this.session = null;
+    for (const listener of [...this.listeners]) listener({ client: {}, session: null, user: null });
+  }
+  calls() { return this.tokenCalls.join(','); }
+  listenerCount() { return this.listeners.size; }
+}
+
+/**
+ * The parts of a supabase-js client the bridge uses, behaving as supabase-js does:
+ * `getSession()` answers the stored session, `refreshSession()` mints and emits
+ * TOKEN_REFRESHED (or answers AuthSessionMissingError when signed out), and
+ * `onAuthStateChange` emits INITIAL_SESSION after subscribing. (tests/e2e drive the real
+ * supabase-js; this double lets the browser suite count calls exactly.)
+ */
+export class FakeSupabase {
+  constructor(provider) {
+    this.provider = provider;
+    this.current = null;
+    this.callbacks = new Set();
+    this.getSessionCalls = 0;
+    this.refreshSessionCalls = 0;
+    this.unsubscribed = 0;
+    this.failWith = null;
+    const fake = this;
+    this.auth = {
+      async getSession() {
+        fake.getSessionCalls += 1;
+        if (fake.failWith) return { data: { session: null }, error: new Error(fake.failWith) };
+        return { data: { session: fake.current }, error: null };
+      },
+      async refreshSession() {
+        fake.refreshSessionCalls += 1;
+        if (fake.failWith) return { data: { session: null, user: null }, error: new Error(fake.failWith) };
+        if (!fake.current) {
+          const error = new Error('Auth session missing!');
+          error.name = 'AuthSessionMissingError';
+          return { data: { session: null, user: null }, error };
+        }
+        fake.renew('TOKEN_REFRESHED');
+        return { data: { session: fake.current, user: {} }, error: null };
+      },
+      onAuthStateChange(callback) {
+        fake.callbacks.add(callback);
+        queueMicrotask(() => callback('INITIAL_SESSION', fake.current));
+        return { data: { subscription: { unsubscribe() { fake.unsubscribed += 1; fake.callbacks.delete(callback); } } } };
+      },
+    };
+  }
+  renew(event) {
+    this.current = { access_token: this.provider.mint(), refresh_token: `${LEAK_MARK}-refresh` };
+    this.emit(event);
+  }
+  signIn() { this.renew('SIGNED_IN'); }
+  /** supabase-js's own auto-refresh ticker renewing the token. */
+  refreshInBackground() { this.renew('TOKEN_REFRESHED'); }
+  signOut() {
+    this.current = null;
+    this.emit('SIGNED_OUT');
+  }
+  emit(event) { for (const callback of [...this.callbacks]) callback(event, this.current); }
+  subscribers() { return this.callbacks.size; }
+  accessToken() { return this.current?.access_token ?? null; }
+}
+
+/** A bare `subscribe` for the generic push tests: `push(value)` calls every listener. */
+export class Pusher {
+  constructor() {
+    this.listeners = new Set();
+    this.unsubscribed = 0;
+    this.subscribe = (listener) => {
+      this.listeners.add(listener);
+      return () => { this.unsubscribed += 1; this.listeners.delete(listener); };
+    };
+  }
+  push(value) { for (const listener of [...this.listeners]) listener(value); }
+}
+
+/** A SessionConfig from a bridge's TokenProvider, spread as a page would, plus the fake fetch. */
+export function bridged(tokenProvider, backend, extra) {
+  return { ...tokenProvider, fetch: backend.fetch, logLevel: 'debug', ...(extra ?? {}) };
+}
+
+/** Calls `object[name]()` and awaits it (a provider's checkSession, a template global). */
+export async function callMethod(object, name, ...args) { return object[name](...args); }
+
+/** Removes what installGlobal set, between tests. */
+export function clearGlobals() {
+  globalThis.sessionKeeper?.stop();
+  for (const name of ['sessionKeeper', 'fetchWithAuth', 'triggerSessionRecoveryCheck', 'updateCredits', 'waitForAuthStability']) {
+    delete globalThis[name];
+  }
+}

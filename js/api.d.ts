@@ -1,0 +1,156 @@
+
+/** Why `getToken` is being called (passed to the provider and reported in events). */
+export type RefreshReason = 'initial' | 'expiring' | 'unauthorized' | 'scheduled' | 'manual' | 'recovery';
+
+/** What `getToken` is told. */
+export interface TokenContext {
+  /** True after a 401, on `refreshToken()` and in recovery: mint a new token, skip caches. */
+  forceRefresh: boolean;
+  reason: RefreshReason;
+}
+
+/** Where tokens come from. `clerkTokenProvider` and `supabaseTokenProvider` build one. */
+export interface TokenProvider {
+  /** The current token, a new one when `forceRefresh`; `null` when signed out. Bounded by `tokenTimeoutMs`. */
+  getToken(ctx: TokenContext): Promise<string | null> | string | null;
+  /** The provider's own session check (the third recovery probe). */
+  checkSession?(): Promise<boolean> | boolean;
+  /**
+   * Lets a provider that refreshes on its own push each new token (adopted without a
+   * `getToken` call) and `null` when the user signs out (the manager forgets the token and
+   * stops). Returns the unsubscribe function, called by `stop()` and `free()`.
+   */
+  subscribe?(listener: (token: string | null) => void): (() => void) | void;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+/** `new SessionManager(config)`. Every field is checked; a bad one throws `SessionError` `config` naming it. */
+export interface SessionConfig extends TokenProvider {
+  /** Called once per expiry; default: `location.assign(loginUrl)` when `loginUrl` is set. */
+  onSessionExpired?: () => void;
+  /** http(s) URL of the login page. */
+  loginUrl?: string;
+  /** Scheduled refresh interval; refreshes come earlier when the token's `exp` demands. Default 50000. */
+  refreshIntervalMs?: number;
+  /** A token this close to its `exp` is never sent. Default 10000. */
+  expiryMarginMs?: number;
+  /** A `getToken` that has not settled by then counts as a failed refresh. Default 10000. */
+  tokenTimeoutMs?: number;
+  /** Each request (and each recovery probe) is aborted after this. Default 30000. */
+  requestTimeoutMs?: number;
+  /** Exact origins that may receive the bearer. Default `[location.origin]`. */
+  allowedOrigins?: string[];
+  /** localStorage keys to mirror the token under (`authToken`, `auth_token`, …). Default none. */
+  storageKeys?: string[];
+  /** At most one recovery check per this many ms, across tabs. Default 30000. */
+  recoveryCooldownMs?: number;
+  /** Must be on an allowed origin. Defaults `/api/users/credits` and `/auth/verify`. */
+  endpoints?: { credits?: string; verify?: string };
+  /** `updateCredits` retries: base·2ⁿ with jitter, capped. Defaults 3, 1000, 30000. */
+  credits?: { maxRetries?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Default `warn`. */
+  logLevel?: LogLevel;
+}
+
+/** Stable error codes: branch on these, never on `message`. */
+export type SessionErrorCode =
+  | 'config'
+  | 'unauthenticated'
+  | 'refresh_failed'
+  | 'timeout'
+  | 'network'
+  | 'server'
+  | 'bad_response';
+
+/** Every error session-keeper throws or rejects with. Messages never contain a token. */
+export class SessionError extends Error {
+  constructor(code: SessionErrorCode, message: string, cause?: unknown);
+  readonly name: 'SessionError';
+  readonly code: SessionErrorCode;
+}
+
+/** Each event's detail. */
+export interface SessionEventMap {
+  tokenRefreshed: { expiresAt: number | null; reason: RefreshReason | 'provider' };
+  refreshFailed: { code: SessionErrorCode; message: string; reason: RefreshReason };
+  sessionExpired: { reason: 'unauthorized' | 'unauthenticated' | 'refresh_failed' | 'signed_out_elsewhere' };
+  recoveryCheck: { trigger: string };
+  recovered: { trigger: string; unhealthy: Array<'credits' | 'verify' | 'checkSession'> };
+  creditsUpdated: { credits: number };
+  stateChanged: { authenticated: boolean; expiresAt: number | null };
+}
+
+export type SessionEvent = keyof SessionEventMap;
+
+/** What `triggerSessionRecoveryCheck` resolves with. */
+export interface RecoveryOutcome {
+  ran: boolean;
+  reason: 'cooldown' | 'healthy' | 'recovered' | 'failed';
+  trigger: string;
+}
+
+export interface UpdateCreditsOptions {
+  /** Read with `?refresh=true`, past any server-side cache. */
+  forceRefresh?: boolean;
+}
+
+export interface StabilityOptions {
+  /** Give up (resolve false) after this. Default 10000. */
+  maxWaitMs?: number;
+  /** Poll interval. Default 500. */
+  intervalMs?: number;
+}
+
+export interface SessionManager {
+  /** Calls `listener` with each `event`'s detail; returns the function that unsubscribes it. */
+  on<E extends SessionEvent>(event: E, listener: (detail: SessionEventMap[E]) => void): () => void;
+}
+
+/** The part of a Clerk session the bridge uses (`@clerk/clerk-js` `Clerk.session`). */
+export interface ClerkSessionLike {
+  readonly status?: string;
+  getToken(options?: { skipCache?: boolean }): Promise<string | null>;
+}
+
+/** The part of a Clerk instance the bridge uses (`window.Clerk`, `useClerk()`). */
+export interface ClerkLike {
+  /** `null` when signed out, `undefined` while loading. */
+  readonly session: ClerkSessionLike | null | undefined;
+  addListener(listener: (resources: { session?: ClerkSessionLike | null }) => void): () => void;
+}
+
+/** The part of a Supabase session the bridge uses. */
+export interface SupabaseSessionLike {
+  access_token: string;
+}
+
+/** The part of a Supabase client the bridge uses (`createClient(url, anonKey)`). */
+export interface SupabaseClientLike {
+  auth: {
+    getSession(): Promise<{ data: { session: SupabaseSessionLike | null }; error: unknown }>;
+    refreshSession(): Promise<{ data: { session: SupabaseSessionLike | null }; error: unknown }>;
+    onAuthStateChange(
+      callback: (event: string, session: SupabaseSessionLike | null) => void,
+    ): { data: { subscription: { unsubscribe(): void } } };
+  };
+}
+
+declare global {
+  /** What `installGlobal(config)` sets, for templates written against the old globals. */
+  interface Window {
+    sessionKeeper?: SessionManager;
+    fetchWithAuth?: SessionManager['fetchWithAuth'];
+    triggerSessionRecoveryCheck?: SessionManager['triggerSessionRecoveryCheck'];
+    updateCredits?: SessionManager['updateCredits'];
+    waitForAuthStability?: SessionManager['waitForAuthStability'];
+  }
+  interface WindowEventMap {
+    /** A recovery check re-established the session (detail as the `recovered` event). */
+    'auth-recovered': CustomEvent<SessionEventMap['recovered']>;
+    /** `installGlobal` finished: the globals are set. */
+    'session-keeper-ready': CustomEvent<SessionManager>;
+  }
+}

@@ -1,0 +1,508 @@
+//! The Clerk and Supabase bridges, the provider push channel (`subscribe`) and
+//! `installGlobal`, in headless Chrome. The SDKs are doubles with their documented shapes
+//! (`harness.js`); the end-to-end suite drives the real supabase-js.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use js_sys::{Function, Promise, Reflect};
+use session_keeper::{
+    clerk_token_provider, install_global, supabase_token_provider, SessionManager,
+};
+use support::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/tests/support/harness.js")]
+extern "C" {
+    type FakeClerk;
+    #[wasm_bindgen(constructor)]
+    fn new(provider: &Provider) -> FakeClerk;
+    #[wasm_bindgen(method)]
+    fn calls(this: &FakeClerk) -> String;
+    #[wasm_bindgen(method, js_name = signOut)]
+    fn sign_out(this: &FakeClerk);
+    #[wasm_bindgen(method, js_name = listenerCount)]
+    fn listener_count(this: &FakeClerk) -> u32;
+    #[wasm_bindgen(method, getter)]
+    fn unsubscribed(this: &FakeClerk) -> u32;
+    #[wasm_bindgen(method, getter)]
+    fn session(this: &FakeClerk) -> JsValue;
+
+    type FakeSupabase;
+    #[wasm_bindgen(constructor)]
+    fn new(provider: &Provider) -> FakeSupabase;
+    #[wasm_bindgen(method, js_name = signIn)]
+    fn sign_in(this: &FakeSupabase);
+    #[wasm_bindgen(method, js_name = signOut)]
+    fn sign_out(this: &FakeSupabase);
+    #[wasm_bindgen(method, js_name = refreshInBackground)]
+    fn refresh_in_background(this: &FakeSupabase);
+    #[wasm_bindgen(method, js_name = accessToken)]
+    fn access_token(this: &FakeSupabase) -> Option<String>;
+    #[wasm_bindgen(method)]
+    fn subscribers(this: &FakeSupabase) -> u32;
+    #[wasm_bindgen(method, getter = getSessionCalls)]
+    fn get_session_calls(this: &FakeSupabase) -> u32;
+    #[wasm_bindgen(method, getter = refreshSessionCalls)]
+    fn refresh_session_calls(this: &FakeSupabase) -> u32;
+    #[wasm_bindgen(method, getter)]
+    fn unsubscribed(this: &FakeSupabase) -> u32;
+    #[wasm_bindgen(method, setter = failWith)]
+    fn set_fail_with(this: &FakeSupabase, message: &str);
+
+    type Pusher;
+    #[wasm_bindgen(constructor)]
+    fn new() -> Pusher;
+    #[wasm_bindgen(method)]
+    fn push(this: &Pusher, value: &JsValue);
+    #[wasm_bindgen(method, getter)]
+    fn subscribe(this: &Pusher) -> Function;
+    #[wasm_bindgen(method, getter)]
+    fn unsubscribed(this: &Pusher) -> u32;
+
+    fn bridged(provider: &JsValue, backend: &Backend, extra: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = callMethod)]
+    fn call_method(object: &JsValue, name: &str, arg: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = clearGlobals)]
+    fn clear_globals();
+}
+
+/// A manager over a bridge's provider, with every event recorded.
+fn manager_over(
+    provider: &JsValue,
+    backend: &Backend,
+    extra: &[(&str, JsValue)],
+) -> (SessionManager, Recorder) {
+    tap_console();
+    let manager =
+        SessionManager::new(bridged(provider, backend, &obj(extra))).expect("valid config");
+    let events = Recorder::new();
+    for name in ALL_EVENTS {
+        manager.on(name, events.listener(name)).unwrap();
+    }
+    (manager, events)
+}
+
+async fn get(manager: &SessionManager, url: &str) -> Result<i32, JsValue> {
+    settle(manager.fetch_with_auth(url.into(), JsValue::UNDEFINED))
+        .await
+        .map(|r| status(&r))
+}
+
+async fn check_session(provider: &JsValue) -> JsValue {
+    settle(call_method(provider, "checkSession", &JsValue::UNDEFINED))
+        .await
+        .unwrap()
+}
+
+fn bearer(token: &str) -> Option<String> {
+    Some(format!("Bearer {token}"))
+}
+
+// ----- Clerk -----
+
+#[wasm_bindgen_test]
+async fn clerk_plain_refresh_reads_clerks_cache_and_a_forced_one_skips_it() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let clerk = FakeClerk::new(&source);
+    let (manager, _) = manager_over(&clerk_token_provider(clerk.clone()).unwrap(), &backend, &[]);
+
+    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
+    assert_eq!(
+        clerk.calls(),
+        "cached",
+        "a plain refresh is session.getToken()"
+    );
+    settle(manager.refresh_token()).await.unwrap();
+    assert_eq!(clerk.calls(), r#"cached,{"skipCache":true}"#);
+
+    // A 401 for the current token: the retry's token comes from a skipCache call.
+    backend.revoke(&source.token().unwrap());
+    assert_eq!(get(&manager, "/api/b").await.unwrap(), 200);
+    assert_eq!(
+        clerk.calls(),
+        r#"cached,{"skipCache":true},{"skipCache":true}"#
+    );
+    assert_eq!(backend.auth(-1), bearer(&source.token().unwrap()));
+}
+
+#[wasm_bindgen_test]
+async fn clerk_without_a_session_sends_nothing() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let clerk = FakeClerk::new(&source);
+    clerk.sign_out();
+    let (manager, events) =
+        manager_over(&clerk_token_provider(clerk.clone()).unwrap(), &backend, &[]);
+    let error = get(&manager, "/api/a").await.unwrap_err();
+    assert_session_error(&error, "unauthenticated");
+    assert_eq!(backend.count(), 0, "no anonymous request");
+    assert_eq!(events.count("sessionExpired"), 1);
+}
+
+#[wasm_bindgen_test]
+async fn clerk_check_session_is_true_only_for_an_active_session() {
+    let source = Provider::new(60_000.0);
+    let clerk = FakeClerk::new(&source);
+    let provider = clerk_token_provider(clerk.clone()).unwrap();
+    assert_eq!(check_session(&provider).await, JsValue::TRUE);
+    Reflect::set(&clerk.session(), &"status".into(), &"expired".into()).unwrap();
+    assert_eq!(check_session(&provider).await, JsValue::FALSE);
+    clerk.sign_out();
+    assert_eq!(check_session(&provider).await, JsValue::FALSE);
+}
+
+#[wasm_bindgen_test]
+async fn clerk_sign_out_stops_the_manager_and_stop_unsubscribes() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let clerk = FakeClerk::new(&source);
+    let (manager, events) = manager_over(
+        &clerk_token_provider(clerk.clone()).unwrap(),
+        &backend,
+        &[("refreshIntervalMs", ms(100.0))],
+    );
+    manager.start();
+    sleep(30).await;
+    assert!(manager.is_authenticated());
+    assert_eq!(
+        clerk.listener_count(),
+        1,
+        "one addListener, no polling loop of our own"
+    );
+
+    clerk.sign_out();
+    assert!(
+        !manager.is_authenticated(),
+        "Clerk's sign-out reaches the manager at once"
+    );
+    assert_eq!(
+        events.last("stateChanged").as_deref(),
+        Some(r#"{"authenticated":false,"expiresAt":null}"#)
+    );
+    let calls = clerk.calls();
+    sleep(350).await;
+    assert_eq!(clerk.calls(), calls, "no scheduled refresh after sign-out");
+    assert_eq!(
+        events.count("sessionExpired"),
+        0,
+        "a sign-out is not an expiry"
+    );
+
+    manager.stop();
+    assert_eq!(clerk.unsubscribed(), 1);
+    assert_eq!(clerk.listener_count(), 0);
+}
+
+#[wasm_bindgen_test]
+fn something_that_is_not_clerk_is_a_config_error() {
+    for input in [
+        JsValue::NULL,
+        JsValue::from_str("pk_test_123"),
+        obj(&[("session", JsValue::NULL)]),
+    ] {
+        let error = clerk_token_provider(input).unwrap_err();
+        assert_session_error(&error, "config");
+        assert!(
+            error_text(&error).contains("addListener"),
+            "{}",
+            error_text(&error)
+        );
+    }
+}
+
+// ----- Supabase -----
+
+#[wasm_bindgen_test]
+async fn supabase_sends_the_session_access_token_and_a_401_calls_refresh_session() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let supabase = FakeSupabase::new(&source);
+    supabase.sign_in();
+    let (manager, _) = manager_over(
+        &supabase_token_provider(supabase.clone()).unwrap(),
+        &backend,
+        &[],
+    );
+
+    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
+    assert_eq!(
+        backend.auth(0),
+        bearer(&supabase.access_token().unwrap()),
+        "the user's access token, not the anon key"
+    );
+    assert_eq!(supabase.refresh_session_calls(), 0);
+
+    backend.revoke(&supabase.access_token().unwrap());
+    assert_eq!(get(&manager, "/api/b").await.unwrap(), 200);
+    assert_eq!(
+        supabase.refresh_session_calls(),
+        1,
+        "one refreshSession() for the 401"
+    );
+    assert_eq!(backend.count(), 3, "first call, the refused one, the retry");
+    assert_eq!(backend.auth(-1), bearer(&supabase.access_token().unwrap()));
+}
+
+#[wasm_bindgen_test]
+async fn a_token_supabase_refreshed_itself_is_used_without_asking_again() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let supabase = FakeSupabase::new(&source);
+    supabase.sign_in();
+    let (manager, events) = manager_over(
+        &supabase_token_provider(supabase.clone()).unwrap(),
+        &backend,
+        &[],
+    );
+    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
+    let asked = supabase.get_session_calls() + supabase.refresh_session_calls();
+
+    supabase.refresh_in_background();
+    assert_eq!(
+        events
+            .last("tokenRefreshed")
+            .map(|d| d.contains(r#""reason":"provider""#)),
+        Some(true)
+    );
+    assert_eq!(get(&manager, "/api/b").await.unwrap(), 200);
+    assert_eq!(
+        backend.auth(-1),
+        bearer(&supabase.access_token().unwrap()),
+        "the pushed token"
+    );
+    assert_eq!(
+        supabase.get_session_calls() + supabase.refresh_session_calls(),
+        asked,
+        "no extra getSession/refreshSession"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn supabase_sign_out_stops_the_manager_and_sign_in_resumes_it() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let supabase = FakeSupabase::new(&source);
+    supabase.sign_in();
+    let (manager, events) = manager_over(
+        &supabase_token_provider(supabase.clone()).unwrap(),
+        &backend,
+        &[("refreshIntervalMs", ms(100.0))],
+    );
+    manager.start();
+    sleep(30).await;
+    assert!(manager.is_authenticated());
+
+    supabase.sign_out();
+    assert!(!manager.is_authenticated());
+    let asked = supabase.get_session_calls();
+    sleep(300).await;
+    assert_eq!(
+        supabase.get_session_calls(),
+        asked,
+        "stopped: no scheduled getSession"
+    );
+    let error = get(&manager, "/api/a").await.unwrap_err();
+    assert_session_error(&error, "unauthenticated");
+    assert_eq!(backend.count(), 0, "nothing sent without a session");
+
+    supabase.sign_in();
+    assert!(manager.is_authenticated(), "SIGNED_IN's token is adopted");
+    let asked = supabase.get_session_calls();
+    sleep(250).await;
+    assert!(
+        supabase.get_session_calls() > asked,
+        "the schedule resumed after signing in again"
+    );
+    assert_eq!(
+        events.count("sessionExpired"),
+        1,
+        "only the request made while signed out"
+    );
+    manager.stop();
+}
+
+#[wasm_bindgen_test]
+async fn stop_and_free_release_the_supabase_subscription() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let supabase = FakeSupabase::new(&source);
+    let provider = supabase_token_provider(supabase.clone()).unwrap();
+    let (manager, _) = manager_over(&provider, &backend, &[]);
+    assert_eq!(
+        supabase.subscribers(),
+        1,
+        "the manager follows onAuthStateChange from the start"
+    );
+    manager.stop();
+    assert_eq!((supabase.subscribers(), supabase.unsubscribed()), (0, 1));
+    manager.start();
+    assert_eq!(supabase.subscribers(), 1, "start() follows it again");
+    drop(manager); // free()
+    assert_eq!((supabase.subscribers(), supabase.unsubscribed()), (0, 2));
+}
+
+#[wasm_bindgen_test]
+async fn supabase_errors_are_failed_refreshes_that_name_no_token() {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    let supabase = FakeSupabase::new(&source);
+    supabase.sign_in();
+    supabase.set_fail_with(&format!("{LEAK_MARK} network down"));
+    let (manager, events) = manager_over(
+        &supabase_token_provider(supabase.clone()).unwrap(),
+        &backend,
+        &[],
+    );
+    // INITIAL_SESSION already handed over a token; a forced refresh meets the error.
+    let error = settle(manager.refresh_token()).await.unwrap_err();
+    assert_session_error(&error, "refresh_failed");
+    assert_eq!(events.count("refreshFailed"), 1);
+    assert_eq!(events.leaks(), 0);
+    assert_eq!(logged_leaks(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn supabase_check_session_reports_whether_there_is_a_session() {
+    let source = Provider::new(60_000.0);
+    let supabase = FakeSupabase::new(&source);
+    let provider = supabase_token_provider(supabase.clone()).unwrap();
+    assert_eq!(check_session(&provider).await, JsValue::FALSE);
+    supabase.sign_in();
+    assert_eq!(check_session(&provider).await, JsValue::TRUE);
+}
+
+#[wasm_bindgen_test]
+fn something_that_is_not_a_supabase_client_is_a_config_error() {
+    let no_auth_methods = obj(&[("auth", obj(&[]))]);
+    for input in [
+        JsValue::UNDEFINED,
+        JsValue::from_str("anon-key"),
+        obj(&[]),
+        no_auth_methods,
+    ] {
+        let error = supabase_token_provider(input).unwrap_err();
+        assert_session_error(&error, "config");
+        assert!(
+            error_text(&error).contains("onAuthStateChange"),
+            "{}",
+            error_text(&error)
+        );
+    }
+}
+
+// ----- the push channel itself -----
+
+#[wasm_bindgen_test]
+async fn pushes_that_are_not_tokens_are_ignored_and_logged_without_their_value() {
+    let rig_provider = Provider::new(60_000.0);
+    let backend = Backend::new(&rig_provider);
+    let pusher = Pusher::new();
+    let provider = obj(&[
+        ("getToken", rig_provider.get_token().into()),
+        ("subscribe", pusher.subscribe().into()),
+    ]);
+    let (manager, events) = manager_over(&provider, &backend, &[]);
+    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
+    pusher.push(&JsValue::from_f64(42.0));
+    pusher.push(&JsValue::from_str(&format!("{LEAK_MARK} has spaces")));
+    assert!(manager.is_authenticated(), "a bad push changes nothing");
+    assert_eq!(events.count("tokenRefreshed"), 1, "only the first token");
+    assert_eq!(logged_leaks(), 0, "the refused value is not logged");
+    assert_eq!(get(&manager, "/api/b").await.unwrap(), 200);
+}
+
+#[wasm_bindgen_test]
+async fn a_subscribe_that_throws_leaves_the_manager_working() {
+    let rig_provider = Provider::new(60_000.0);
+    let backend = Backend::new(&rig_provider);
+    let throwing = Function::new_no_args("throw new Error('no pushes today')");
+    let provider = obj(&[
+        ("getToken", rig_provider.get_token().into()),
+        ("subscribe", throwing.into()),
+    ]);
+    let (manager, _) = manager_over(&provider, &backend, &[]);
+    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
+    assert_eq!(logged_matching("subscribe threw"), 1);
+}
+
+// ----- installGlobal -----
+
+fn global(name: &str) -> JsValue {
+    Reflect::get(&js_sys::global(), &name.into()).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn install_global_sets_the_template_functions_and_announces_itself() {
+    clear_globals();
+    let provider = Provider::new(60_000.0);
+    let backend = Backend::new(&provider);
+    let ready = WindowEvents::new("session-keeper-ready");
+    let manager = install_global(config(&provider, &backend, &JsValue::UNDEFINED)).unwrap();
+    assert_eq!(ready.count(), 1);
+    ready.close();
+    assert_eq!(global("sessionKeeper"), manager);
+
+    // A template's call, through the global, unbound from any object.
+    let response = settle(
+        global("fetchWithAuth")
+            .unchecked_into::<Function>()
+            .call1(&JsValue::NULL, &"/api/template".into())
+            .unwrap()
+            .into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&response), 200);
+    assert_eq!(backend.auth(-1), bearer(&provider.token().unwrap()));
+    for name in [
+        "triggerSessionRecoveryCheck",
+        "updateCredits",
+        "waitForAuthStability",
+    ] {
+        assert!(global(name).is_function(), "{name} is set");
+    }
+    assert!(
+        provider.reasons().starts_with("plain:initial"),
+        "installGlobal starts the schedule: {}",
+        provider.reasons()
+    );
+    clear_globals();
+}
+
+#[wasm_bindgen_test]
+async fn a_second_install_stops_the_first_manager() {
+    clear_globals();
+    let first = Provider::new(60_000.0);
+    let backend = Backend::new(&first);
+    install_global(config(
+        &first,
+        &backend,
+        &obj(&[("refreshIntervalMs", ms(100.0))]),
+    ))
+    .unwrap();
+    sleep(30).await;
+    let second = Provider::new(60_000.0);
+    let backend2 = Backend::new(&second);
+    install_global(config(&second, &backend2, &JsValue::UNDEFINED)).unwrap();
+    let calls = first.plain() + first.forced();
+    sleep(300).await;
+    assert_eq!(
+        first.plain() + first.forced(),
+        calls,
+        "the first manager's schedule is stopped"
+    );
+    clear_globals();
+}
+
+#[wasm_bindgen_test]
+fn install_global_with_a_bad_config_throws_and_sets_nothing() {
+    clear_globals();
+    let error = install_global(obj(&[("loginUrl", "/login".into())])).unwrap_err();
+    assert_session_error(&error, "config");
+    assert!(global("fetchWithAuth").is_undefined());
+}
