@@ -17,8 +17,11 @@ types=pkg/session_keeper.d.ts
 error_module=$(cd pkg && ls snippets/*/js/session-error.js)
 printf "export { SessionError } from './%s';\n" "$error_module" >> "$glue"
 
-# 2. Minify the glue; exported names are kept.
-node_modules/.bin/terser "$glue" --module --compress --mangle --ecma 2020 --output "$glue"
+# 2. Minify the glue and the snippets (the bridges, installGlobal, SessionError); exported
+#    names are kept.
+for js in "$glue" pkg/snippets/*/js/*.js; do
+  node_modules/.bin/terser "$js" --module --compress --mangle --ecma 2020 --output "$js"
+done
 
 # 3. wasm-bindgen types the raw wasm exports in InitOutput as `any`; nothing should call
 #    them, and the public API has no `any` (checked by make test-types).
