@@ -70,6 +70,88 @@ extern "C" {
     fn clear_globals();
 }
 
+/// An SDK double, the token source and backend behind it, and a manager over its adapter.
+struct Bridged<Sdk> {
+    source: Provider,
+    backend: Backend,
+    sdk: Sdk,
+    manager: SessionManager,
+    events: Recorder,
+}
+
+impl Bridged<FakeClerk> {
+    /// A signed-in Clerk (or signed out when `signed_in` is false) and a manager over it.
+    fn clerk(signed_in: bool, extra: &[(&str, JsValue)]) -> Self {
+        let (source, backend) = doubles();
+        let sdk = FakeClerk::new(&source);
+        if !signed_in {
+            sdk.sign_out();
+        }
+        let (manager, events) =
+            manager_over(&clerk_token_provider(sdk.clone()).unwrap(), &backend, extra);
+        Bridged {
+            source,
+            backend,
+            sdk,
+            manager,
+            events,
+        }
+    }
+}
+
+impl Bridged<FakeSupabase> {
+    /// A Supabase client (signed in when `signed_in`) and a manager over it.
+    fn supabase(signed_in: bool, extra: &[(&str, JsValue)]) -> Self {
+        let (source, backend) = doubles();
+        let sdk = FakeSupabase::new(&source);
+        if signed_in {
+            sdk.sign_in();
+        }
+        let (manager, events) = manager_over(
+            &supabase_token_provider(sdk.clone()).unwrap(),
+            &backend,
+            extra,
+        );
+        Bridged {
+            source,
+            backend,
+            sdk,
+            manager,
+            events,
+        }
+    }
+}
+
+impl<Sdk> Bridged<Sdk> {
+    async fn get(&self, url: &str) -> Result<i32, JsValue> {
+        get(&self.manager, url).await
+    }
+}
+
+/// A token source minting 60 s tokens, and a backend that accepts its current one.
+fn doubles() -> (Provider, Backend) {
+    let source = Provider::new(60_000.0);
+    let backend = Backend::new(&source);
+    (source, backend)
+}
+
+/// Asserts `make(input)` throws `SessionError` `config` whose message names `mentions`.
+fn assert_refused(
+    make: fn(JsValue) -> Result<JsValue, JsValue>,
+    inputs: Vec<JsValue>,
+    mentions: &str,
+) {
+    for input in inputs {
+        let error = make(input).unwrap_err();
+        assert_session_error(&error, "config");
+        assert!(
+            error_text(&error).contains(mentions),
+            "{}",
+            error_text(&error)
+        );
+    }
+}
+
 /// A manager over a bridge's provider, with every event recorded.
 fn manager_over(
     provider: &JsValue,
@@ -106,48 +188,38 @@ fn bearer(token: &str) -> Option<String> {
 
 #[wasm_bindgen_test]
 async fn clerk_plain_refresh_reads_clerks_cache_and_a_forced_one_skips_it() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let clerk = FakeClerk::new(&source);
-    let (manager, _) = manager_over(&clerk_token_provider(clerk.clone()).unwrap(), &backend, &[]);
-
-    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
+    let rig = Bridged::clerk(true, &[]);
+    assert_eq!(rig.get("/api/a").await.unwrap(), 200);
     assert_eq!(
-        clerk.calls(),
+        rig.sdk.calls(),
         "cached",
         "a plain refresh is session.getToken()"
     );
-    settle(manager.refresh_token()).await.unwrap();
-    assert_eq!(clerk.calls(), r#"cached,{"skipCache":true}"#);
+    settle(rig.manager.refresh_token()).await.unwrap();
+    assert_eq!(rig.sdk.calls(), r#"cached,{"skipCache":true}"#);
 
     // A 401 for the current token: the retry's token comes from a skipCache call.
-    backend.revoke(&source.token().unwrap());
-    assert_eq!(get(&manager, "/api/b").await.unwrap(), 200);
+    rig.backend.revoke(&rig.source.token().unwrap());
+    assert_eq!(rig.get("/api/b").await.unwrap(), 200);
     assert_eq!(
-        clerk.calls(),
+        rig.sdk.calls(),
         r#"cached,{"skipCache":true},{"skipCache":true}"#
     );
-    assert_eq!(backend.auth(-1), bearer(&source.token().unwrap()));
+    assert_eq!(rig.backend.auth(-1), bearer(&rig.source.token().unwrap()));
 }
 
 #[wasm_bindgen_test]
 async fn clerk_without_a_session_sends_nothing() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let clerk = FakeClerk::new(&source);
-    clerk.sign_out();
-    let (manager, events) =
-        manager_over(&clerk_token_provider(clerk.clone()).unwrap(), &backend, &[]);
-    let error = get(&manager, "/api/a").await.unwrap_err();
+    let rig = Bridged::clerk(false, &[]);
+    let error = rig.get("/api/a").await.unwrap_err();
     assert_session_error(&error, "unauthenticated");
-    assert_eq!(backend.count(), 0, "no anonymous request");
-    assert_eq!(events.count("sessionExpired"), 1);
+    assert_eq!(rig.backend.count(), 0, "no anonymous request");
+    assert_eq!(rig.events.count("sessionExpired"), 1);
 }
 
 #[wasm_bindgen_test]
 async fn clerk_check_session_is_true_only_for_an_active_session() {
-    let source = Provider::new(60_000.0);
-    let clerk = FakeClerk::new(&source);
+    let clerk = FakeClerk::new(&Provider::new(60_000.0));
     let provider = clerk_token_provider(clerk.clone()).unwrap();
     assert_eq!(check_session(&provider).await, JsValue::TRUE);
     Reflect::set(&clerk.session(), &"status".into(), &"expired".into()).unwrap();
@@ -158,218 +230,170 @@ async fn clerk_check_session_is_true_only_for_an_active_session() {
 
 #[wasm_bindgen_test]
 async fn clerk_sign_out_stops_the_manager_and_stop_unsubscribes() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let clerk = FakeClerk::new(&source);
-    let (manager, events) = manager_over(
-        &clerk_token_provider(clerk.clone()).unwrap(),
-        &backend,
-        &[("refreshIntervalMs", ms(100.0))],
-    );
-    manager.start();
+    let rig = Bridged::clerk(true, &[("refreshIntervalMs", ms(100.0))]);
+    rig.manager.start();
     sleep(30).await;
-    assert!(manager.is_authenticated());
+    assert!(rig.manager.is_authenticated());
     assert_eq!(
-        clerk.listener_count(),
+        rig.sdk.listener_count(),
         1,
         "one addListener, no polling loop of our own"
     );
 
-    clerk.sign_out();
+    rig.sdk.sign_out();
     assert!(
-        !manager.is_authenticated(),
+        !rig.manager.is_authenticated(),
         "Clerk's sign-out reaches the manager at once"
     );
     assert_eq!(
-        events.last("stateChanged").as_deref(),
+        rig.events.last("stateChanged").as_deref(),
         Some(r#"{"authenticated":false,"expiresAt":null}"#)
     );
-    let calls = clerk.calls();
+    let calls = rig.sdk.calls();
     sleep(350).await;
-    assert_eq!(clerk.calls(), calls, "no scheduled refresh after sign-out");
     assert_eq!(
-        events.count("sessionExpired"),
+        rig.sdk.calls(),
+        calls,
+        "no scheduled refresh after sign-out"
+    );
+    assert_eq!(
+        rig.events.count("sessionExpired"),
         0,
         "a sign-out is not an expiry"
     );
 
-    manager.stop();
-    assert_eq!(clerk.unsubscribed(), 1);
-    assert_eq!(clerk.listener_count(), 0);
+    rig.manager.stop();
+    assert_eq!((rig.sdk.unsubscribed(), rig.sdk.listener_count()), (1, 0));
 }
 
 #[wasm_bindgen_test]
 fn something_that_is_not_clerk_is_a_config_error() {
-    for input in [
+    let inputs = vec![
         JsValue::NULL,
-        JsValue::from_str("pk_test_123"),
+        "pk_test_123".into(),
         obj(&[("session", JsValue::NULL)]),
-    ] {
-        let error = clerk_token_provider(input).unwrap_err();
-        assert_session_error(&error, "config");
-        assert!(
-            error_text(&error).contains("addListener"),
-            "{}",
-            error_text(&error)
-        );
-    }
+    ];
+    assert_refused(clerk_token_provider, inputs, "addListener");
 }
 
 // ----- Supabase -----
 
 #[wasm_bindgen_test]
 async fn supabase_sends_the_session_access_token_and_a_401_calls_refresh_session() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let supabase = FakeSupabase::new(&source);
-    supabase.sign_in();
-    let (manager, _) = manager_over(
-        &supabase_token_provider(supabase.clone()).unwrap(),
-        &backend,
-        &[],
-    );
-
-    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
+    let rig = Bridged::supabase(true, &[]);
+    assert_eq!(rig.get("/api/a").await.unwrap(), 200);
+    let access = || bearer(&rig.sdk.access_token().unwrap());
     assert_eq!(
-        backend.auth(0),
-        bearer(&supabase.access_token().unwrap()),
+        rig.backend.auth(0),
+        access(),
         "the user's access token, not the anon key"
     );
-    assert_eq!(supabase.refresh_session_calls(), 0);
+    assert_eq!(rig.sdk.refresh_session_calls(), 0);
 
-    backend.revoke(&supabase.access_token().unwrap());
-    assert_eq!(get(&manager, "/api/b").await.unwrap(), 200);
+    rig.backend.revoke(&rig.sdk.access_token().unwrap());
+    assert_eq!(rig.get("/api/b").await.unwrap(), 200);
     assert_eq!(
-        supabase.refresh_session_calls(),
+        rig.sdk.refresh_session_calls(),
         1,
         "one refreshSession() for the 401"
     );
-    assert_eq!(backend.count(), 3, "first call, the refused one, the retry");
-    assert_eq!(backend.auth(-1), bearer(&supabase.access_token().unwrap()));
+    assert_eq!(
+        rig.backend.count(),
+        3,
+        "first call, the refused one, the retry"
+    );
+    assert_eq!(rig.backend.auth(-1), access());
 }
 
 #[wasm_bindgen_test]
 async fn a_token_supabase_refreshed_itself_is_used_without_asking_again() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let supabase = FakeSupabase::new(&source);
-    supabase.sign_in();
-    let (manager, events) = manager_over(
-        &supabase_token_provider(supabase.clone()).unwrap(),
-        &backend,
-        &[],
-    );
-    assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
-    let asked = supabase.get_session_calls() + supabase.refresh_session_calls();
+    let rig = Bridged::supabase(true, &[]);
+    assert_eq!(rig.get("/api/a").await.unwrap(), 200);
+    let asked = || rig.sdk.get_session_calls() + rig.sdk.refresh_session_calls();
+    let before = asked();
 
-    supabase.refresh_in_background();
+    rig.sdk.refresh_in_background();
+    let refreshed = rig.events.last("tokenRefreshed").unwrap_or_default();
+    assert!(refreshed.contains(r#""reason":"provider""#), "{refreshed}");
+    assert_eq!(rig.get("/api/b").await.unwrap(), 200);
     assert_eq!(
-        events
-            .last("tokenRefreshed")
-            .map(|d| d.contains(r#""reason":"provider""#)),
-        Some(true)
-    );
-    assert_eq!(get(&manager, "/api/b").await.unwrap(), 200);
-    assert_eq!(
-        backend.auth(-1),
-        bearer(&supabase.access_token().unwrap()),
+        rig.backend.auth(-1),
+        bearer(&rig.sdk.access_token().unwrap()),
         "the pushed token"
     );
-    assert_eq!(
-        supabase.get_session_calls() + supabase.refresh_session_calls(),
-        asked,
-        "no extra getSession/refreshSession"
-    );
+    assert_eq!(asked(), before, "no extra getSession/refreshSession");
 }
 
 #[wasm_bindgen_test]
 async fn supabase_sign_out_stops_the_manager_and_sign_in_resumes_it() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let supabase = FakeSupabase::new(&source);
-    supabase.sign_in();
-    let (manager, events) = manager_over(
-        &supabase_token_provider(supabase.clone()).unwrap(),
-        &backend,
-        &[("refreshIntervalMs", ms(100.0))],
-    );
-    manager.start();
+    let rig = Bridged::supabase(true, &[("refreshIntervalMs", ms(100.0))]);
+    rig.manager.start();
     sleep(30).await;
-    assert!(manager.is_authenticated());
+    assert!(rig.manager.is_authenticated());
 
-    supabase.sign_out();
-    assert!(!manager.is_authenticated());
-    let asked = supabase.get_session_calls();
+    rig.sdk.sign_out();
+    assert!(!rig.manager.is_authenticated());
+    let asked = rig.sdk.get_session_calls();
     sleep(300).await;
     assert_eq!(
-        supabase.get_session_calls(),
+        rig.sdk.get_session_calls(),
         asked,
         "stopped: no scheduled getSession"
     );
-    let error = get(&manager, "/api/a").await.unwrap_err();
+    let error = rig.get("/api/a").await.unwrap_err();
     assert_session_error(&error, "unauthenticated");
-    assert_eq!(backend.count(), 0, "nothing sent without a session");
+    assert_eq!(rig.backend.count(), 0, "nothing sent without a session");
 
-    supabase.sign_in();
-    assert!(manager.is_authenticated(), "SIGNED_IN's token is adopted");
-    let asked = supabase.get_session_calls();
+    rig.sdk.sign_in();
+    assert!(
+        rig.manager.is_authenticated(),
+        "SIGNED_IN's token is adopted"
+    );
+    let asked = rig.sdk.get_session_calls();
     sleep(250).await;
     assert!(
-        supabase.get_session_calls() > asked,
+        rig.sdk.get_session_calls() > asked,
         "the schedule resumed after signing in again"
     );
     assert_eq!(
-        events.count("sessionExpired"),
+        rig.events.count("sessionExpired"),
         1,
         "only the request made while signed out"
     );
-    manager.stop();
+    rig.manager.stop();
 }
 
 #[wasm_bindgen_test]
 async fn stop_and_free_release_the_supabase_subscription() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let supabase = FakeSupabase::new(&source);
-    let provider = supabase_token_provider(supabase.clone()).unwrap();
-    let (manager, _) = manager_over(&provider, &backend, &[]);
+    let Bridged { sdk, manager, .. } = Bridged::supabase(false, &[]);
     assert_eq!(
-        supabase.subscribers(),
+        sdk.subscribers(),
         1,
         "the manager follows onAuthStateChange from the start"
     );
     manager.stop();
-    assert_eq!((supabase.subscribers(), supabase.unsubscribed()), (0, 1));
+    assert_eq!((sdk.subscribers(), sdk.unsubscribed()), (0, 1));
     manager.start();
-    assert_eq!(supabase.subscribers(), 1, "start() follows it again");
+    assert_eq!(sdk.subscribers(), 1, "start() follows it again");
     drop(manager); // free()
-    assert_eq!((supabase.subscribers(), supabase.unsubscribed()), (0, 2));
+    assert_eq!((sdk.subscribers(), sdk.unsubscribed()), (0, 2));
 }
 
 #[wasm_bindgen_test]
 async fn supabase_errors_are_failed_refreshes_that_name_no_token() {
-    let source = Provider::new(60_000.0);
-    let backend = Backend::new(&source);
-    let supabase = FakeSupabase::new(&source);
-    supabase.sign_in();
-    supabase.set_fail_with(&format!("{LEAK_MARK} network down"));
-    let (manager, events) = manager_over(
-        &supabase_token_provider(supabase.clone()).unwrap(),
-        &backend,
-        &[],
-    );
+    let rig = Bridged::supabase(true, &[]);
+    rig.sdk.set_fail_with(&format!("{LEAK_MARK} network down"));
     // INITIAL_SESSION already handed over a token; a forced refresh meets the error.
-    let error = settle(manager.refresh_token()).await.unwrap_err();
+    let error = settle(rig.manager.refresh_token()).await.unwrap_err();
     assert_session_error(&error, "refresh_failed");
-    assert_eq!(events.count("refreshFailed"), 1);
-    assert_eq!(events.leaks(), 0);
+    assert_eq!(rig.events.count("refreshFailed"), 1);
+    assert_eq!(rig.events.leaks(), 0);
     assert_eq!(logged_leaks(), 0);
 }
 
 #[wasm_bindgen_test]
 async fn supabase_check_session_reports_whether_there_is_a_session() {
-    let source = Provider::new(60_000.0);
-    let supabase = FakeSupabase::new(&source);
+    let supabase = FakeSupabase::new(&Provider::new(60_000.0));
     let provider = supabase_token_provider(supabase.clone()).unwrap();
     assert_eq!(check_session(&provider).await, JsValue::FALSE);
     supabase.sign_in();
@@ -379,28 +403,20 @@ async fn supabase_check_session_reports_whether_there_is_a_session() {
 #[wasm_bindgen_test]
 fn something_that_is_not_a_supabase_client_is_a_config_error() {
     let no_auth_methods = obj(&[("auth", obj(&[]))]);
-    for input in [
+    let inputs = vec![
         JsValue::UNDEFINED,
-        JsValue::from_str("anon-key"),
+        "anon-key".into(),
         obj(&[]),
         no_auth_methods,
-    ] {
-        let error = supabase_token_provider(input).unwrap_err();
-        assert_session_error(&error, "config");
-        assert!(
-            error_text(&error).contains("onAuthStateChange"),
-            "{}",
-            error_text(&error)
-        );
-    }
+    ];
+    assert_refused(supabase_token_provider, inputs, "onAuthStateChange");
 }
 
 // ----- the push channel itself -----
 
 #[wasm_bindgen_test]
 async fn pushes_that_are_not_tokens_are_ignored_and_logged_without_their_value() {
-    let rig_provider = Provider::new(60_000.0);
-    let backend = Backend::new(&rig_provider);
+    let (rig_provider, backend) = doubles();
     let pusher = Pusher::new();
     let provider = obj(&[
         ("getToken", rig_provider.get_token().into()),
@@ -418,8 +434,7 @@ async fn pushes_that_are_not_tokens_are_ignored_and_logged_without_their_value()
 
 #[wasm_bindgen_test]
 async fn a_subscribe_that_throws_leaves_the_manager_working() {
-    let rig_provider = Provider::new(60_000.0);
-    let backend = Backend::new(&rig_provider);
+    let (rig_provider, backend) = doubles();
     let throwing = Function::new_no_args("throw new Error('no pushes today')");
     let provider = obj(&[
         ("getToken", rig_provider.get_token().into()),
