@@ -331,8 +331,14 @@ async fn supabase_sign_out_stops_the_manager_and_sign_in_resumes_it() {
     sleep(30).await;
     assert!(rig.manager.is_authenticated());
 
+    assert!(rig.manager.token_expires_at().as_f64().is_some());
+
     rig.sdk.sign_out();
     assert!(!rig.manager.is_authenticated());
+    assert!(
+        rig.manager.token_expires_at().is_null(),
+        "null after sign-out, as typed"
+    );
     let asked = rig.sdk.get_session_calls();
     sleep(300).await;
     assert_eq!(
