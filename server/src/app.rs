@@ -13,7 +13,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{Redirect, Response};
 use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
@@ -27,6 +27,17 @@ use crate::state::SharedState;
 
 pub fn router(state: SharedState) -> Router {
     let settings = &state.settings;
+    // `--app DIR` (a bundler's build output, built with base `/app/`): `/app/` is its
+    // index.html. Without the flag `/app/*` is a 404 rather than a lookup in www/.
+    let app = match &settings.app_dir {
+        Some(dir) => Router::new()
+            .route("/app", get(app_slash))
+            .nest_service("/app/", files(dir)),
+        None => Router::new()
+            .route("/app", any(not_found))
+            .route("/app/", any(not_found))
+            .route("/app/{*rest}", any(not_found)),
+    };
     Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
@@ -43,6 +54,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/redirect-elsewhere", get(api::redirect_elsewhere))
         .route("/api/echo-auth", get(api::echo_auth))
         .nest("/__dev", dev::router())
+        .merge(app)
         .nest_service("/www", files(&settings.www_dir))
         .nest_service("/pkg", files(&settings.pkg_dir))
         .nest_service("/node_modules", files(&settings.node_modules_dir))
@@ -67,6 +79,11 @@ pub fn router(state: SharedState) -> Router {
 /// requires it) by ServeDir's extension table. Missing files get the JSON 404.
 fn files(dir: &Path) -> ServeDir<SetStatus<MethodRouter>> {
     ServeDir::new(dir).not_found_service(any(not_found))
+}
+
+/// `/app` → `/app/`, so the page's relative URLs resolve inside the app.
+async fn app_slash() -> Redirect {
+    Redirect::permanent("/app/")
 }
 
 async fn not_found() -> ApiError {

@@ -31,6 +31,22 @@ pub struct Claims {
     /// Unique per token, so two tokens minted in the same second still differ (the library's
     /// "did the token change?" checks compare strings).
     pub jti: String,
+    /// Private claim: the issue instant in microseconds since the epoch, strictly increasing
+    /// per server process (see `AppState::next_issue_stamp`). `iat` has whole-second
+    /// resolution, too coarse to tell whether a token minted in the same second as a
+    /// `/__dev/revoke` came before or after it; this stamp orders them exactly. Absent from
+    /// tokens minted by older builds: those count as issued at the end of their `iat` second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_us: Option<u64>,
+}
+
+impl Claims {
+    /// When the token was issued, in microseconds; fails closed (end of the `iat` second)
+    /// for a token without the private stamp.
+    pub fn issued_us(&self) -> u64 {
+        self.iat_us
+            .unwrap_or_else(|| self.iat.saturating_mul(1_000_000).saturating_add(999_999))
+    }
 }
 
 pub struct Keys {
@@ -62,11 +78,13 @@ impl Keys {
     }
 
     /// `exp` is whole seconds, so it is `floor((now + ttl) / 1000)`: for a whole-second TTL
-    /// that is exactly `iat + TTL`, and the 1 s minimum TTL keeps `exp > iat`.
+    /// that is exactly `iat + TTL`, and the 1 s minimum TTL keeps `exp > iat`. `issued_us` is
+    /// the private `iat_us` stamp.
     pub fn mint(
         &self,
         user: &User,
         now_ms: u64,
+        issued_us: u64,
         ttl_ms: u64,
         jti: String,
     ) -> Result<(String, Claims), ApiError> {
@@ -80,6 +98,7 @@ impl Keys {
             iat,
             exp,
             jti,
+            iat_us: Some(issued_us),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| ApiError::internal("Could not sign the access token"))?;
@@ -118,11 +137,17 @@ pub struct Authed {
 pub enum AuthFailure {
     Missing,
     Invalid,
-    Expired { expired_at: u64, now: u64 },
+    Expired {
+        expired_at: u64,
+        now: u64,
+    },
+    /// Genuine and live, but issued before the last `/__dev/revoke`.
+    Revoked,
 }
 
-/// Checks the bearer of a request. Counts expired tokens here, the one place every
-/// authenticated endpoint passes through.
+/// Checks the bearer of a request. Counts expired and revoked tokens here, the one place every
+/// authenticated endpoint passes through. A token that is both expired and revoked is
+/// reported (and counted) as expired: revocation only matters while a token is still live.
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authed, AuthFailure> {
     let token = bearer_token(headers).ok_or(AuthFailure::Missing)?;
     let now_ms = state.clock.now_ms();
@@ -137,6 +162,10 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authed, Aut
             });
         }
     };
+    if state.is_revoked(&claims) {
+        state.stats.update(|c| c.revoked_tokens += 1);
+        return Err(AuthFailure::Revoked);
+    }
     // A signature we made for a user who is not (or no longer) built in is still no login.
     let user = users::by_id(&claims.sub)
         .filter(|u| u.email == claims.email)
@@ -164,6 +193,10 @@ impl From<AuthFailure> for ApiError {
                     "requires_refresh": true,
                 }),
             ),
+            AuthFailure::Revoked => ApiError::with_body(
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "Token has been revoked", "requires_refresh": true }),
+            ),
         }
     }
 }
@@ -190,6 +223,12 @@ impl AuthFailure {
                 "bad_jwt",
                 "invalid_token",
                 "invalid JWT: token is expired",
+            ),
+            AuthFailure::Revoked => ApiError::gotrue(
+                status,
+                "bad_jwt",
+                "invalid_token",
+                "invalid JWT: token has been revoked",
             ),
         }
     }

@@ -20,6 +20,8 @@ pub struct Settings {
     pub www_dir: PathBuf,
     pub pkg_dir: PathBuf,
     pub node_modules_dir: PathBuf,
+    /// A built app (the e2e suite's Vite build) served at `/app/`. None: `/app/*` is a 404.
+    pub app_dir: Option<PathBuf>,
     /// HS256 secret. None: a random one per start, so tokens never outlive the process.
     pub secret: Option<String>,
     /// One stderr line per request (method, path, status; never headers, never tokens).
@@ -36,6 +38,7 @@ impl Default for Settings {
             www_dir: PathBuf::from("./www"),
             pkg_dir: PathBuf::from("./pkg"),
             node_modules_dir: PathBuf::from("./node_modules"),
+            app_dir: None,
             secret: None,
             verbose: false,
             clock: Clock::System,
@@ -45,7 +48,8 @@ impl Default for Settings {
 
 pub const USAGE: &str = "\
 usage: reference-backend [--port 8080] [--host 127.0.0.1] [--token-ttl-secs 60]
-                         [--www DIR] [--pkg DIR] [--node-modules DIR] [--secret S] [--verbose]
+                         [--www DIR] [--pkg DIR] [--node-modules DIR] [--app DIR]
+                         [--secret S] [--verbose]
 
   --port N             listen port; 0 picks a free one (env PORT)
   --host H             listen address (default 127.0.0.1; keep it loopback: /__dev/ is open)
@@ -53,6 +57,7 @@ usage: reference-backend [--port 8080] [--host 127.0.0.1] [--token-ttl-secs 60]
   --www DIR            demo page directory, served at / and /www/ (default ./www)
   --pkg DIR            wasm-pack output, served at /pkg/ (default ./pkg)
   --node-modules DIR   npm packages, served at /node_modules/ (default ./node_modules)
+  --app DIR            a built app (e.g. Vite output), served at /app/ (default: none)
   --secret S           HS256 signing secret (default: random per start)
   --verbose            log one line per request to stderr
 
@@ -130,6 +135,7 @@ where
             "--www",
             "--pkg",
             "--node-modules",
+            "--app",
             "--secret",
         ];
         if !known.contains(&flag.as_str()) {
@@ -146,6 +152,9 @@ where
             "--www" => settings.www_dir = value.into(),
             "--pkg" => settings.pkg_dir = value.into(),
             "--node-modules" => settings.node_modules_dir = value.into(),
+            // An empty path would serve the working directory.
+            "--app" if value.is_empty() => return Err("--app must not be empty".to_owned()),
+            "--app" => settings.app_dir = Some(value.into()),
             "--secret" if value.is_empty() => return Err("--secret must not be empty".to_owned()),
             "--secret" => settings.secret = Some(value),
             _ => unreachable!("flag checked against the known list above"),

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::auth::Keys;
+use crate::auth::{Claims, Keys};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -28,6 +28,10 @@ pub struct AppState {
     pub keys: Keys,
     pub stats: Stats,
     ttl_ms: AtomicU64,
+    /// The last issue stamp handed out (µs since the epoch, strictly increasing).
+    last_stamp_us: AtomicU64,
+    /// Access tokens whose `iat_us` stamp is below this are refused (0: nothing revoked).
+    revoked_before_us: AtomicU64,
     store: Mutex<Store>,
 }
 
@@ -81,6 +85,8 @@ impl AppState {
             keys: Keys::from_secret(&secret),
             stats: Stats::default(),
             ttl_ms: AtomicU64::new(settings.token_ttl_ms),
+            last_stamp_us: AtomicU64::new(0),
+            revoked_before_us: AtomicU64::new(0),
             store: Mutex::new(store),
             settings,
         }))
@@ -101,15 +107,43 @@ impl AppState {
         self.ttl_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// A unique, strictly increasing instant in µs: the clock's time, or one more than the
+    /// last stamp when several events fall in the same millisecond (or the manual clock has
+    /// not moved). Tokens and revocations draw from this one sequence, so "issued before the
+    /// revoke" is exact whatever the clock's resolution.
+    fn next_issue_stamp(&self) -> u64 {
+        let now_us = self.clock.now_ms().saturating_mul(1000);
+        let previous = self
+            .last_stamp_us
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now_us.max(last + 1))
+            })
+            .unwrap_or_else(|last| last);
+        now_us.max(previous + 1)
+    }
+
+    /// `/__dev/revoke`: every access token issued until now is refused from now on; tokens
+    /// issued later are not. Returns the revocation's own stamp (µs).
+    pub fn revoke_access_tokens(&self) -> u64 {
+        let stamp = self.next_issue_stamp();
+        self.revoked_before_us.fetch_max(stamp, Ordering::SeqCst);
+        stamp
+    }
+
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        claims.issued_us() < self.revoked_before_us.load(Ordering::SeqCst)
+    }
+
     fn mint_access(
         &self,
         user: &'static User,
         refresh_token: String,
     ) -> Result<IssuedSession, ApiError> {
         let now_ms = self.clock.now_ms();
+        let stamp = self.next_issue_stamp();
         let (access_token, claims) =
             self.keys
-                .mint(user, now_ms, self.token_ttl_ms(), random_or_500(16)?)?;
+                .mint(user, now_ms, stamp, self.token_ttl_ms(), random_or_500(16)?)?;
         Ok(IssuedSession {
             access_token,
             refresh_token,

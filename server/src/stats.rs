@@ -16,6 +16,9 @@ pub struct Counters {
     pub unauthorized: u64,
     /// Requests whose bearer had a valid signature but was past its `exp`.
     pub expired_tokens: u64,
+    /// Requests refused because their bearer, live and genuine, was issued before the last
+    /// `/__dev/revoke`.
+    pub revoked_tokens: u64,
     /// Successful refresh grants (`/auth/refresh` and the Supabase refresh_token grant).
     pub refreshes: u64,
     /// Successful logins (`/auth/login` and the Supabase password grant).

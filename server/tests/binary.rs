@@ -138,3 +138,43 @@ fn env_port_is_used_when_no_flag_is_given() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("PORT"));
 }
+
+#[test]
+fn serves_the_app_dir_and_revokes_over_a_real_socket() {
+    let dir = std::env::temp_dir().join(format!("reference-backend-app-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>built</title>",
+    )
+    .unwrap();
+    std::fs::write(dir.join("assets/main.js"), "export {};").unwrap();
+    let (server, _) = start(&["--port", "0", "--app", dir.to_str().unwrap()]);
+
+    let (status, head, body) = http(server.port, "GET /app/ HTTP/1.1", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(body.contains("<title>built</title>"));
+    let (status, head, _) = http(server.port, "GET /app/assets/main.js HTTP/1.1", "");
+    assert_eq!(status, 200);
+    assert!(head.contains("javascript"), "{head}");
+
+    let login = r#"{"email":"demo@example.com","password":"demo"}"#;
+    let (_, _, body) = http(
+        server.port,
+        "POST /auth/login HTTP/1.1\r\nContent-Type: application/json",
+        login,
+    );
+    let session: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let me = format!("GET /api/users/me HTTP/1.1\r\nAuthorization: Bearer {token}");
+    assert_eq!(http(server.port, &me, "").0, 200);
+    let (status, _, body) = http(server.port, "POST /__dev/revoke HTTP/1.1", "");
+    assert_eq!((status, body.as_str()), (200, r#"{"revoked":true}"#));
+    let (status, _, body) = http(server.port, &me, "");
+    assert_eq!(status, 401);
+    assert!(body.contains("Token has been revoked"), "{body}");
+
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -26,6 +26,7 @@ fn defaults_match_the_documented_ones() {
     assert_eq!(s.pkg_dir.to_str(), Some("./pkg"));
     assert_eq!(s.node_modules_dir.to_str(), Some("./node_modules"));
     assert!(s.secret.is_none(), "random secret per start by default");
+    assert!(s.app_dir.is_none(), "no /app/ unless asked");
 }
 
 #[test]
@@ -45,6 +46,7 @@ fn flags_beat_env_and_both_spellings_work() {
             "--pkg=/b",
             "--node-modules",
             "/c",
+            "--app=/d",
             "--secret",
             "s",
             "--host",
@@ -62,6 +64,7 @@ fn flags_beat_env_and_both_spellings_work() {
         ),
         (Some("/a"), Some("/b"), Some("/c"))
     );
+    assert_eq!(s.app_dir.as_deref().and_then(|d| d.to_str()), Some("/d"));
     assert_eq!(
         (s.secret.as_deref(), s.host.as_str(), s.verbose),
         (Some("s"), "::1", true)
@@ -76,6 +79,8 @@ fn refusals_name_the_culprit() {
         (&["--token-ttl-secs", "NaN"], &[], "finite"),
         (&[], &[("TOKEN_TTL_SECS", "abc")], "TOKEN_TTL_SECS"),
         (&["--secret="], &[], "--secret"),
+        (&["--app="], &[], "--app"),
+        (&["--app"], &[], "needs a value"),
         (&["--www"], &[], "needs a value"),
         (&["serve"], &[], "unknown argument"),
     ] {

@@ -25,6 +25,7 @@ async fn stats_count_requests_401s_and_paths_without_query() {
             "requests": 6,
             "unauthorized": 2,
             "expired_tokens": 0,
+            "revoked_tokens": 0,
             "refreshes": 0,
             "logins": 1,
             "verifies": 0,

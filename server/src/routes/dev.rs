@@ -23,6 +23,7 @@ use crate::stats::Counters;
 pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/restart", post(restart))
+        .route("/revoke", post(revoke))
         .route("/stats", get(stats))
         .route("/stats/reset", post(reset_stats))
         .route("/config", get(get_config).post(set_config))
@@ -50,6 +51,14 @@ async fn restart(State(state): State<SharedState>) -> Json<Value> {
     state.clear_session_cache();
     state.stats.update(|c| c.restarts += 1);
     Json(json!({ "restarted": true }))
+}
+
+/// Revokes every access token issued so far (a key rotation, a "sign out everywhere", a
+/// server-side ban): their next use gets 401 `{"error":"Token has been revoked",
+/// "requires_refresh":true}`. Refresh tokens stay valid, so a client recovers by refreshing.
+async fn revoke(State(state): State<SharedState>) -> Json<Value> {
+    state.revoke_access_tokens();
+    Json(json!({ "revoked": true }))
 }
 
 async fn stats(State(state): State<SharedState>) -> Json<Counters> {

@@ -58,7 +58,7 @@ fn scratch_dir() -> PathBuf {
         N.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    for sub in ["www", "pkg", "node_modules/some-pkg"] {
+    for sub in ["www", "pkg", "node_modules/some-pkg", "app/assets"] {
         std::fs::create_dir_all(dir.join(sub)).expect("create scratch dir");
     }
     std::fs::write(
@@ -74,11 +74,27 @@ fn scratch_dir() -> PathBuf {
     )
     .unwrap();
     std::fs::write(dir.join("node_modules/some-pkg/index.mjs"), "export {};").unwrap();
+    std::fs::write(
+        dir.join("app/index.html"),
+        "<!doctype html><title>vite app</title>",
+    )
+    .unwrap();
+    std::fs::write(dir.join("app/assets/index-abc123.js"), "export {};").unwrap();
+    std::fs::write(
+        dir.join("app/assets/session_keeper_bg-x.wasm"),
+        b"\0asm\x01\0\0\0",
+    )
+    .unwrap();
     dir
 }
 
 pub fn rig() -> Rig {
     rig_with(|_| {})
+}
+
+/// A rig started with `--app <scratch>/app` (index.html, assets/*.js, assets/*.wasm).
+pub fn rig_with_app() -> Rig {
+    rig_with(|s| s.app_dir = Some(s.www_dir.with_file_name("app")))
 }
 
 pub fn rig_with(adjust: impl FnOnce(&mut Settings)) -> Rig {
