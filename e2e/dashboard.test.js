@@ -2,31 +2,20 @@
 // asserts on the server's own counters (GET /__dev/stats), not only on the page.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { apiTraffic, launchBrowser, screenshotPath, signedIn, sleep, startBackend } from './support.js';
+import { test } from 'node:test';
+import { apiTraffic, backendAndBrowser, screenshotPath, signedIn, sleep } from './support.js';
 
-let backend;
-let browser;
-
-before(async () => {
-  backend = await startBackend();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  backend?.stop();
-});
+const live = backendAndBrowser();
 
 test('a busy session outlives five token lifetimes with zero 401s at the server', async () => {
   const lifetime = 4;
-  await backend.tokenLifetime(lifetime);
-  const { context, page } = await signedIn(browser, backend, '?margin=1000');
-  await backend.resetStats();
+  await live.backend.tokenLifetime(lifetime);
+  const { context, page } = await signedIn(live.browser, live.backend, '?margin=1000');
+  await live.backend.resetStats();
   await page.check('#busy');
   await sleep((5 * lifetime + 1) * 1000);
   await page.uncheck('#busy');
-  const stats = await backend.stats();
+  const stats = await live.backend.stats();
 
   assert.equal(stats.unauthorized, 0, 'no request was refused');
   assert.equal(stats.expired_tokens, 0, 'no expired token reached the server');
@@ -43,25 +32,25 @@ test('a busy session outlives five token lifetimes with zero 401s at the server'
 });
 
 test('a backend restart heals the credits without a reload, with one recovery check', async () => {
-  await backend.tokenLifetime(60);
-  const { context, page } = await signedIn(browser, backend, '?cooldown=60000&creditsDelay=200');
+  await live.backend.tokenLifetime(60);
+  const { context, page } = await signedIn(live.browser, live.backend, '?cooldown=60000&creditsDelay=200');
   await page.waitForFunction(() => document.querySelector('#credits').textContent === '100');
   await page.evaluate(() => { window.sameDocument = true; });
-  await backend.resetStats();
+  await live.backend.resetStats();
 
   await page.click('#restart-backend');
   await page.waitForSelector('#event-log li.recovered', { timeout: 15_000 }).catch(async (e) => {
     // Show what the page and the server saw, then fail.
     console.log(page.lines.join('\n'));
     console.log(await page.textContent('#event-log'));
-    console.log(JSON.stringify(await backend.stats()));
+    console.log(JSON.stringify(await live.backend.stats()));
     throw e;
   });
   await page.waitForFunction(() => document.querySelector('#credits').textContent === '100');
   // More readers inside the cooldown: healthy now, so nothing more to recover.
   await page.click('#reload-credits');
   await page.waitForFunction(() => document.querySelector('#credits').textContent === '100');
-  const stats = await backend.stats();
+  const stats = await live.backend.stats();
 
   assert.equal(await page.evaluate(() => window.sameDocument), true, 'healed without a reload');
   assert.equal(stats.restarts, 1);
@@ -78,17 +67,17 @@ test('a backend restart heals the credits without a reload, with one recovery ch
 
 test('sign-out stops all refresh traffic', async () => {
   const lifetime = 2;
-  await backend.tokenLifetime(lifetime);
-  const { context, page } = await signedIn(browser, backend, '?margin=500');
+  await live.backend.tokenLifetime(lifetime);
+  const { context, page } = await signedIn(live.browser, live.backend, '?margin=500');
   await sleep(3_000);
-  const before = await backend.stats();
+  const before = await live.backend.stats();
   assert.ok(before.refreshes >= 1, 'the session was refreshing before sign-out');
 
   await page.click('#sign-out');
   await page.waitForSelector('#signin:not([hidden])');
-  const signedOut = await backend.stats();
+  const signedOut = await live.backend.stats();
   await sleep(3 * lifetime * 1000);
-  const later = await backend.stats();
+  const later = await live.backend.stats();
 
   assert.equal(later.refreshes, signedOut.refreshes, 'no refresh after sign-out');
   assert.equal(apiTraffic(later), apiTraffic(signedOut), 'no API or auth request after sign-out');
@@ -98,15 +87,15 @@ test('sign-out stops all refresh traffic', async () => {
 });
 
 test('the bearer does not survive a redirect to another origin', async () => {
-  await backend.tokenLifetime(60);
-  const { context, page } = await signedIn(browser, backend);
-  await backend.resetStats();
+  await live.backend.tokenLifetime(60);
+  const { context, page } = await signedIn(live.browser, live.backend);
+  await live.backend.resetStats();
   // 127.0.0.1 redirects to localhost: same server, another origin.
   const answer = await page.evaluate(async () => {
     const response = await window.demo.session.fetchWithAuth('/api/redirect-elsewhere');
     return { url: response.url, body: await response.json() };
   });
-  const stats = await backend.stats();
+  const stats = await live.backend.stats();
 
   assert.match(answer.url, /^http:\/\/localhost:\d+\/api\/echo-auth$/);
   assert.equal(stats.by_path['/api/redirect-elsewhere'], 1);

@@ -1,19 +1,26 @@
 // Shared pieces of the end-to-end suite: the reference backend as a child process, Debian's
-// Chromium driven by playwright-core, and the demo dashboard signed in.
+// Chromium driven by playwright-core, the demo dashboard signed in, and the Vite-built page
+// that imports the packed npm package (e2e/vite-app).
 
-import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ARTIFACTS = join(ROOT, 'artifacts');
 
-/** Starts target/release/reference-backend on a free port; resolves once it listens. */
-export async function startBackend() {
+/**
+ * Starts target/release/reference-backend on a free port; resolves once it listens.
+ * `extraArgs` go after the defaults (e.g. `['--app', dir]`).
+ */
+export async function startBackend({ extraArgs = [] } = {}) {
   const binary = process.env.REFERENCE_BACKEND ?? join(ROOT, 'target', 'release', 'reference-backend');
-  const child = spawn(binary, ['--port', '0', '--www', join(ROOT, 'www'), '--pkg', join(ROOT, 'pkg')], {
+  const args = ['--port', '0', '--www', join(ROOT, 'www'), '--pkg', join(ROOT, 'pkg'), ...extraArgs];
+  const child = spawn(binary, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -42,8 +49,27 @@ export async function startBackend() {
     stats: () => call('/__dev/stats'),
     resetStats: () => call('/__dev/stats/reset', {}),
     tokenLifetime: (seconds) => call('/__dev/config', { token_ttl_secs: seconds }),
+    /** Every access token issued so far is refused from now on (refresh tokens still work). */
+    revoke: () => call('/__dev/revoke', {}),
     stop: () => child.kill(),
   };
+}
+
+/**
+ * The reference backend and Chromium for one test file: started before its first test,
+ * stopped after its last. `prepare()` runs first and returns extra backend arguments.
+ */
+export function backendAndBrowser(prepare = async () => []) {
+  const live = {};
+  before(async () => {
+    live.backend = await startBackend({ extraArgs: await prepare() });
+    live.browser = await launchBrowser();
+  });
+  after(async () => {
+    await live.browser?.close();
+    live.backend?.stop();
+  });
+  return live;
 }
 
 /** Debian's Chromium, with the flags this machine's closed network needs. */
@@ -87,6 +113,40 @@ export function apiTraffic(stats) {
 export function screenshotPath(name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+export const VITE_APP = join(ROOT, 'e2e', 'vite-app');
+
+/**
+ * Packs pkg/ the way `npm publish` would (so its `files` list decides what ships), installs
+ * the tarball as e2e/vite-app/node_modules/session-keeper, and builds the page with Vite's
+ * JS API into e2e/vite-app/dist. Returns the packed file list and the dist directory.
+ * Needs `make build` first (the Makefile's test-e2e target depends on it).
+ */
+export async function buildViteApp() {
+  const pkg = join(ROOT, 'pkg');
+  const scratch = mkdtempSync(join(tmpdir(), 'session-keeper-pack-'));
+  try {
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', pkg, '--json', '--pack-destination', scratch], {
+      cwd: scratch,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }));
+    const target = join(VITE_APP, 'node_modules', 'session-keeper');
+    rmSync(target, { recursive: true, force: true });
+    mkdirSync(target, { recursive: true });
+    // An npm tarball holds everything under package/.
+    execFileSync('tar', ['-xzf', join(scratch, packed.filename), '-C', target, '--strip-components=1']);
+    const { build } = await import('vite');
+    await build({ root: VITE_APP, configFile: join(VITE_APP, 'vite.config.js'), logLevel: 'warn' });
+    return {
+      files: packed.files.map((f) => f.path).sort(),
+      manifest: JSON.parse(readFileSync(join(target, 'package.json'), 'utf8')),
+      dist: join(VITE_APP, 'dist'),
+    };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,29 +3,18 @@
 // that installGlobal() sets. Assertions are on the server's counters.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowser, startBackend } from './support.js';
+import { test } from 'node:test';
+import { backendAndBrowser } from './support.js';
 
-let backend;
-let browser;
-
-before(async () => {
-  backend = await startBackend();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  backend?.stop();
-});
+const live = backendAndBrowser();
 
 async function openTemplate() {
-  const context = await browser.newContext();
+  const context = await live.browser.newContext();
   const page = await context.newPage();
   page.problems = [];
   page.on('console', (m) => { if (m.type() === 'error') page.problems.push(m.text()); });
   page.on('pageerror', (e) => page.problems.push(e.message));
-  await page.goto(`${backend.url}/www/template.html`);
+  await page.goto(`${live.backend.url}/www/template.html`);
   await page.waitForSelector('html[data-ready="true"]');
   return { context, page };
 }
@@ -33,12 +22,12 @@ async function openTemplate() {
 const text = (page, id) => page.textContent(`#${id}`);
 
 test('a template calls the global fetchWithAuth with the Supabase user token, no bundler', async () => {
-  await backend.tokenLifetime(3600);
+  await live.backend.tokenLifetime(3600);
   const { context, page } = await openTemplate();
   assert.equal(await text(page, 'status'), 'signed out');
   assert.equal(await page.evaluate(() => typeof window.fetchWithAuth), 'function');
 
-  await backend.resetStats();
+  await live.backend.resetStats();
   await page.click('#signin-button');
   await page.waitForFunction(() => document.querySelector('#status').textContent === 'signed in');
   await page.click('#profile-button');
@@ -48,7 +37,7 @@ test('a template calls the global fetchWithAuth with the Supabase user token, no
   await page.waitForFunction(() => document.querySelector('#credits').textContent !== '–');
   assert.equal(await text(page, 'credits'), '100');
 
-  const stats = await backend.stats();
+  const stats = await live.backend.stats();
   assert.equal(stats.logins, 1, 'one password grant through supabase-js');
   assert.equal(stats.by_path['/api/users/me'], 1);
   assert.equal(stats.unauthorized, 0);
@@ -64,7 +53,7 @@ test('a template calls the global fetchWithAuth with the Supabase user token, no
 });
 
 test('after a Supabase sign-out the template sends nothing and goes to its login URL', async () => {
-  await backend.tokenLifetime(3600);
+  await live.backend.tokenLifetime(3600);
   const { context, page } = await openTemplate();
   await page.click('#signin-button');
   await page.waitForFunction(() => document.querySelector('#status').textContent === 'signed in');
@@ -72,12 +61,12 @@ test('after a Supabase sign-out the template sends nothing and goes to its login
   await page.click('#signout-button');
   await page.waitForFunction(() => document.querySelector('#status').textContent === 'signed out');
   assert.equal(await page.evaluate(() => localStorage.getItem('auth_token')), null, 'mirror cleared');
-  await backend.resetStats();
+  await live.backend.resetStats();
   const navigation = page.waitForNavigation();
   await page.click('#profile-button');
   await navigation;
   await page.waitForSelector('html[data-ready="true"]');
-  const stats = await backend.stats();
+  const stats = await live.backend.stats();
   assert.equal(stats.by_path['/api/users/me'] ?? 0, 0, 'no request without a session');
   assert.equal(stats.refreshes, 0);
   assert.deepEqual(page.problems, []);
