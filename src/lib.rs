@@ -92,10 +92,7 @@ impl SessionManager {
     /// When the current token expires, in ms since the epoch (page clock), or `null`.
     #[wasm_bindgen(getter, js_name = tokenExpiresAt, unchecked_return_type = "number | null")]
     pub fn token_expires_at(&self) -> JsValue {
-        // `null`, not `undefined` (what an `Option` would give): the contract's `number | null`.
-        self.inner
-            .expires_at()
-            .map_or(JsValue::NULL, JsValue::from_f64)
+        self.inner.expires_at()
     }
 
     /// Runs a session-recovery check unless one ran within `recoveryCooldownMs` (in any

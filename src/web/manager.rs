@@ -34,6 +34,7 @@ use crate::core::policy::MAX_TIMER_MS;
 use crate::core::session::{
     Answer, Generation, Need, Reason, RefreshId, RefreshKind, Refreshed, Session, Step, Token,
 };
+use crate::core::Millis;
 
 /// Other tabs of the origin hear about sign-outs on this channel.
 const CHANNEL: &str = "session-keeper";
@@ -99,9 +100,9 @@ impl Inner {
         self.core.borrow().is_authenticated(now())
     }
 
-    /// Page-clock expiry of the current token, in ms since the epoch.
-    pub fn expires_at(&self) -> Option<f64> {
-        self.core.borrow().expires_at().map(|t| t as f64)
+    /// Page-clock expiry of the current token, as JavaScript sees it.
+    pub fn expires_at(&self) -> JsValue {
+        expiry(self.core.borrow().expires_at())
     }
 
     // ----- tokens -----
@@ -203,7 +204,7 @@ impl Inner {
                     ]);
                 }
                 self.log.info(&["token refreshed (", reason.as_str(), ")"]);
-                let expires = expires_at.map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64));
+                let expires = expiry(expires_at);
                 self.events.emit(
                     "tokenRefreshed",
                     &detail(&[
@@ -532,4 +533,10 @@ impl Inner {
             channel.close();
         }
     }
+}
+
+/// An expiry for `tokenExpiresAt` and event details: ms since the epoch, or `null` (never
+/// `undefined`) when unknown, as the `number | null` of the typed contract says.
+fn expiry(at: Option<Millis>) -> JsValue {
+    at.map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64))
 }
