@@ -82,36 +82,49 @@ struct Bridged<Sdk> {
 impl Bridged<FakeClerk> {
     /// A signed-in Clerk (or signed out when `signed_in` is false) and a manager over it.
     fn clerk(signed_in: bool, extra: &[(&str, JsValue)]) -> Self {
-        let (source, backend) = doubles();
-        let sdk = FakeClerk::new(&source);
-        if !signed_in {
-            sdk.sign_out();
-        }
-        let (manager, events) =
-            manager_over(&clerk_token_provider(sdk.clone()).unwrap(), &backend, extra);
-        Bridged {
-            source,
-            backend,
-            sdk,
-            manager,
-            events,
-        }
+        Bridged::over(
+            FakeClerk::new,
+            |sdk| {
+                if !signed_in {
+                    sdk.sign_out()
+                }
+            },
+            clerk_token_provider,
+            extra,
+        )
     }
 }
 
 impl Bridged<FakeSupabase> {
     /// A Supabase client (signed in when `signed_in`) and a manager over it.
     fn supabase(signed_in: bool, extra: &[(&str, JsValue)]) -> Self {
-        let (source, backend) = doubles();
-        let sdk = FakeSupabase::new(&source);
-        if signed_in {
-            sdk.sign_in();
-        }
-        let (manager, events) = manager_over(
-            &supabase_token_provider(sdk.clone()).unwrap(),
-            &backend,
+        Bridged::over(
+            FakeSupabase::new,
+            |sdk| {
+                if signed_in {
+                    sdk.sign_in()
+                }
+            },
+            supabase_token_provider,
             extra,
-        );
+        )
+    }
+}
+
+impl<Sdk: AsRef<JsValue>> Bridged<Sdk> {
+    /// The double built by `make` and put in its starting state by `prepare`, with a manager
+    /// over the provider `adapter` builds from it.
+    fn over(
+        make: fn(&Provider) -> Sdk,
+        prepare: impl FnOnce(&Sdk),
+        adapter: fn(JsValue) -> Result<JsValue, JsValue>,
+        extra: &[(&str, JsValue)],
+    ) -> Self {
+        let (source, backend) = doubles();
+        let sdk = make(&source);
+        prepare(&sdk);
+        let provider = adapter(sdk.as_ref().clone()).unwrap();
+        let (manager, events) = manager_over(&provider, &backend, extra);
         Bridged {
             source,
             backend,
