@@ -7,7 +7,18 @@
 //! - Each caller waits for at most one plain and one forced refresh, so nothing loops.
 //! - A 401 for a token that has since been replaced is answered with the current token,
 //!   without a new refresh.
-//! - A burst of final rejections reports the session expired exactly once.
+//! - Provider calls are bounded whatever the tokens, the config and the clock:
+//!   - a refresh that yields no usable token (the provider failed, or handed out a token
+//!     that is already inside the margin, or the rejected one again) closes the provider to
+//!     every caller for a backoff window (1 s doubling up to the refresh interval, jittered);
+//!   - scheduled refreshes are at least [`Session::min_gap`] apart, and the schedule never
+//!     asks to wake at a time before the last provider call plus that gap.
+//! - A session the backend refused (a freshly minted token got a 401 too), or that was
+//!   signed out, is *halted*: nothing asks the provider again until a real sign-in
+//!   (`start()`, a token pushed by the provider, `refreshToken()`, or the verify endpoint
+//!   accepting the token).
+//! - The session is reported expired once. The report is re-armed only by a real sign-in,
+//!   or by the backend accepting a token newer than the one that was current at the report.
 
 use std::fmt;
 
@@ -81,6 +92,16 @@ impl Reason {
     }
 }
 
+/// Why a session stopped asking the provider until a real sign-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Halt {
+    /// The backend refused a freshly minted token as well: the next one would be refused
+    /// too (a wrong secret, a user deleted on the server).
+    Refused,
+    /// Signed out: `signOut()`, another tab, or the provider's own sign-out.
+    SignedOut,
+}
+
 /// What the provider answered: a token and its claims as the browser decoded them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -102,6 +123,7 @@ pub struct Need {
     rejected: Option<Generation>,
     confirmed_since: Option<Millis>,
     force: bool,
+    manual: bool,
     recovery: bool,
     scheduled: bool,
     plain_done: bool,
@@ -135,11 +157,13 @@ impl Need {
         }
     }
 
-    /// A freshly minted token (`refreshToken()`).
+    /// A freshly minted token (`refreshToken()`). The page asked for it explicitly, so it
+    /// passes a halt and a failure window, and a usable answer counts as a sign-in.
     pub fn forced(now: Millis) -> Self {
         Need {
             confirmed_since: Some(now),
             force: true,
+            manual: true,
             ..Need::default()
         }
     }
@@ -148,6 +172,7 @@ impl Need {
     pub fn recovery(now: Millis) -> Self {
         Need {
             recovery: true,
+            manual: false,
             ..Need::forced(now)
         }
     }
@@ -162,7 +187,8 @@ pub enum Step {
     Wait,
     /// Call the provider, then report with [`Session::refresh_finished`] and ask again.
     Refresh(RefreshId, RefreshKind, Reason),
-    /// Stop: the refresh budget is spent without a usable token.
+    /// Stop: the refresh budget is spent without a usable token, the provider is closed for
+    /// a failure window, or the session is halted.
     GiveUp(Error),
 }
 
@@ -179,6 +205,9 @@ pub enum Refreshed {
         unreadable: Option<ClaimsError>,
         /// Whether the session went from no token to a token.
         signed_in: bool,
+        /// The token's whole lifetime, the first time the provider hands out one that lives
+        /// no longer than `expiryMarginMs` (so it can never be sent): warn once, naming it.
+        short_lifetime: Option<Millis>,
     },
     /// The provider confirmed the token we already had.
     Unchanged,
@@ -187,7 +216,7 @@ pub enum Refreshed {
         /// Whether we had a token before.
         had_token: bool,
     },
-    /// The refresh failed; the scheduler retries at `retry_at` (when started).
+    /// The refresh failed; the scheduler retries when the failure window ends (if started).
     Failed(Error),
     /// Thrown away: the session was signed out while this refresh ran, or a pushed token
     /// was older than the current one.
@@ -204,6 +233,15 @@ struct Current {
     confirmed_at: Millis,
 }
 
+/// The refresh in flight.
+#[derive(Clone, Copy, Debug)]
+struct Inflight {
+    id: RefreshId,
+    kind: RefreshKind,
+    /// Started by `refreshToken()`: a usable answer ends a halt.
+    manual: bool,
+}
+
 /// The state of one session, driven by the browser layer.
 #[derive(Debug)]
 pub struct Session {
@@ -212,11 +250,20 @@ pub struct Session {
     last_generation: Generation,
     /// Page clock minus issuer clock, in ms. Learnt from `iat`; see [`Session::learn_offset`].
     offset_ms: i64,
-    inflight: Option<(RefreshId, RefreshKind)>,
+    inflight: Option<Inflight>,
     last_refresh_id: RefreshId,
     /// The most recent refresh that failed, and why: everyone who waited for it gets the error.
     last_failed: Option<(RefreshId, Error)>,
-    expiry_reported: bool,
+    /// Until when the provider is closed after a refresh that yielded no usable token, and
+    /// the error every caller gets meanwhile.
+    blocked: Option<(Millis, Error)>,
+    /// When the last provider call started: scheduled calls keep [`Session::min_gap`] from it.
+    last_call: Option<Millis>,
+    /// Set once `sessionExpired` is reported: the generation current at that moment.
+    reported: Option<Generation>,
+    halted: Option<Halt>,
+    /// Whether the short-lifetime warning has been given.
+    short_warned: bool,
     running: bool,
     retry_at: Option<Millis>,
     failures: Backoff,
@@ -234,7 +281,11 @@ impl Session {
             inflight: None,
             last_refresh_id: 0,
             last_failed: None,
-            expiry_reported: false,
+            blocked: None,
+            last_call: None,
+            reported: None,
+            halted: None,
+            short_warned: false,
             running: false,
             retry_at: None,
             failures: Self::failure_backoff(&policy, jitter_seed),
@@ -242,13 +293,20 @@ impl Session {
         }
     }
 
-    /// Retries after failed scheduled refreshes: 1 s doubling, capped at the refresh interval.
+    /// The failure windows: 1 s doubling, capped at the refresh interval, jittered.
     fn failure_backoff(policy: &Policy, seed: u64) -> Backoff {
         Backoff::new(
             1000.min(policy.refresh_interval_ms),
             policy.refresh_interval_ms,
         )
         .with_jitter(seed)
+    }
+
+    /// The least time between the start of one provider call and a scheduled one: the
+    /// refresh interval, but at least 100 ms and at most 1 s. A backstop: whatever the
+    /// tokens and the clock say, the timer cannot ask the provider faster than this.
+    pub fn min_gap(&self) -> Millis {
+        self.policy.refresh_interval_ms.clamp(100, 1000)
     }
 
     /// The settings this session runs with.
@@ -271,6 +329,11 @@ impl Session {
     /// Page-clock expiry of the current token.
     pub fn expires_at(&self) -> Option<Millis> {
         self.current.as_ref().and_then(|c| c.expires_at)
+    }
+
+    /// Why the session is halted, if it is.
+    pub fn halted(&self) -> Option<Halt> {
+        self.halted
     }
 
     fn usable(&self, current: &Current, now: Millis) -> bool {
@@ -297,19 +360,29 @@ impl Session {
                 return Step::Use(current.generation, current.token.clone());
             }
         }
+        if let (Some(halt), false) = (self.halted, need.manual) {
+            return Step::GiveUp(halted_error(halt));
+        }
         let want_forced = need.force || need.rejected.is_some() || need.plain_done;
-        if let Some((id, kind)) = self.inflight {
+        if let Some(inflight) = self.inflight {
             if need.waits >= MAX_WAITS {
-                return Step::GiveUp(self.give_up(need));
+                return Step::GiveUp(self.give_up(now, need));
             }
             need.waits += 1;
-            need.awaiting = Some(id);
+            need.awaiting = Some(inflight.id);
             // Joining counts as having had that kind of refresh: single flight.
-            match kind {
+            match inflight.kind {
                 RefreshKind::Plain => need.plain_done = true,
                 RefreshKind::Forced => need.forced_done = true,
             }
             return Step::Wait;
+        }
+        if !need.manual {
+            if let Some((until, error)) = &self.blocked {
+                if now < *until {
+                    return Step::GiveUp(error.clone());
+                }
+            }
         }
         let kind = if want_forced {
             RefreshKind::Forced
@@ -321,7 +394,7 @@ impl Session {
             RefreshKind::Forced => &mut need.forced_done,
         };
         if *done || need.waits >= MAX_WAITS {
-            return Step::GiveUp(self.give_up(need));
+            return Step::GiveUp(self.give_up(now, need));
         }
         *done = true;
         need.waits += 1;
@@ -339,12 +412,20 @@ impl Session {
             Reason::Expiring
         };
         self.last_refresh_id = self.last_refresh_id.wrapping_add(1);
-        self.inflight = Some((self.last_refresh_id, kind));
+        self.inflight = Some(Inflight {
+            id: self.last_refresh_id,
+            kind,
+            manual: need.manual,
+        });
+        self.last_call = Some(now);
         need.awaiting = Some(self.last_refresh_id);
         Step::Refresh(self.last_refresh_id, kind, reason)
     }
 
-    fn give_up(&self, need: &Need) -> Error {
+    /// The caller's budget is spent without a usable token. Unless the provider simply has
+    /// no session, that is a failure: the provider is closed for a backoff window, so the
+    /// next caller does not pay for the same answer again.
+    fn give_up(&mut self, now: Millis, need: &Need) -> Error {
         let message = match &self.current {
             None => return no_session(),
             Some(c) if need.rejected.is_some_and(|g| c.generation <= g) => {
@@ -352,7 +433,38 @@ impl Session {
             }
             Some(_) => "the provider returned a token that expires within expiryMarginMs",
         };
-        Error::new(ErrorCode::RefreshFailed, message)
+        let error = Error::new(ErrorCode::RefreshFailed, message);
+        self.block(now, error.clone());
+        error
+    }
+
+    /// Opens a failure window, unless one is open already (one backoff step per window).
+    fn block(&mut self, now: Millis, error: Error) {
+        if self.blocked.as_ref().is_some_and(|(until, _)| now < *until) {
+            return;
+        }
+        let delay = self
+            .failures
+            .next()
+            .unwrap_or(self.policy.refresh_interval_ms)
+            .max(1);
+        let until = now.saturating_add(delay);
+        self.blocked = Some((until, error));
+        self.retry_at = Some(until);
+    }
+
+    /// Ends the failure window and the backoff: the provider handed out a usable token.
+    fn unblock(&mut self) {
+        self.blocked = None;
+        self.retry_at = None;
+        self.last_failed = None;
+        self.failures = Self::failure_backoff(&self.policy, self.jitter_seed);
+    }
+
+    /// A real sign-in: the halt ends and a later expiry is reported again.
+    fn resume(&mut self) {
+        self.halted = None;
+        self.reported = None;
     }
 
     /// Records the provider's answer to refresh `id`: `Ok(Some(answer))`, `Ok(None)` for "no
@@ -363,12 +475,9 @@ impl Session {
         id: RefreshId,
         answer: Result<Option<Answer>, Error>,
     ) -> Refreshed {
-        let Some((inflight_id, kind)) = self.inflight else {
+        let Some(inflight) = self.inflight.filter(|i| i.id == id) else {
             return Refreshed::Discarded;
         };
-        if inflight_id != id {
-            return Refreshed::Discarded;
-        }
         self.inflight = None;
         let answer = answer.and_then(|a| {
             a.map(|a| Ok((validate_token(a.token)?, a.claims)))
@@ -376,22 +485,23 @@ impl Session {
         });
         match answer {
             Err(error) => {
-                let delay = self
-                    .failures
-                    .next()
-                    .unwrap_or(self.policy.refresh_interval_ms);
-                self.retry_at = Some(now.saturating_add(delay));
+                self.block(now, error.clone());
                 self.last_failed = Some((id, error.clone()));
                 Refreshed::Failed(error)
             }
             Ok(None) => {
                 let had_token = self.current.take().is_some();
                 self.retry_at = None;
-                self.reset_failures();
                 self.last_failed = Some((id, no_session()));
                 Refreshed::SignedOut { had_token }
             }
-            Ok(Some((token, claims))) => self.adopt(now, token, claims, kind),
+            Ok(Some((token, claims))) => {
+                let outcome = self.adopt(now, token, claims, inflight.kind);
+                if inflight.manual && self.current.as_ref().is_some_and(|c| self.usable(c, now)) {
+                    self.resume();
+                }
+                outcome
+            }
         }
     }
 
@@ -399,7 +509,8 @@ impl Session {
     /// provider call. A refresh in flight is left alone: its answer is judged when it lands.
     ///
     /// A pushed token that expires before the current one is stale (an event delivered late)
-    /// and is ignored, so a push can never replace a newer token with an older one.
+    /// and is ignored, so a push can never replace a newer token with an older one. A new
+    /// token is a sign-in: it ends a halt.
     pub fn pushed(&mut self, now: Millis, answer: Answer) -> Result<Refreshed, Error> {
         let token = validate_token(answer.token)?;
         let stale = match (&answer.claims, &self.current) {
@@ -413,10 +524,15 @@ impl Session {
         if stale {
             return Ok(Refreshed::Discarded);
         }
-        Ok(self.adopt(now, token, answer.claims, RefreshKind::Plain))
+        let outcome = self.adopt(now, token, answer.claims, RefreshKind::Plain);
+        if matches!(outcome, Refreshed::New { .. }) {
+            self.resume();
+        }
+        Ok(outcome)
     }
 
-    /// Makes `token` the current one (or confirms it), ending any failure backoff.
+    /// Makes `token` the current one (or confirms it). A usable token ends any failure
+    /// window; one already inside the margin does not (the caller escalates or gives up).
     fn adopt(
         &mut self,
         now: Millis,
@@ -424,11 +540,14 @@ impl Session {
         claims: Result<Claims, ClaimsError>,
         kind: RefreshKind,
     ) -> Refreshed {
-        self.retry_at = None;
-        self.last_failed = None;
-        self.reset_failures();
         if let Some(current) = self.current.as_mut().filter(|c| c.token == token) {
             current.confirmed_at = now;
+            // The same token again is progress only from the cache; a forced refresh that
+            // could not mint a new one keeps the failure window's backoff growing.
+            let usable = self.current.as_ref().is_some_and(|c| self.usable(c, now));
+            if usable && kind == RefreshKind::Plain {
+                self.unblock();
+            }
             return Refreshed::Unchanged;
         }
         let (claims, unreadable) = match claims {
@@ -439,23 +558,42 @@ impl Session {
         let expires_at = claims.expires_at.map(|e| shift(e, self.offset_ms));
         let signed_in = self.current.is_none();
         self.last_generation = self.last_generation.wrapping_add(1);
-        self.expiry_reported = false;
-        self.current = Some(Current {
+        let current = Current {
             token,
             generation: self.last_generation,
             expires_at,
             confirmed_at: now,
-        });
+        };
+        if self.usable(&current, now) {
+            self.unblock();
+        }
+        self.current = Some(current);
         Refreshed::New {
             generation: self.last_generation,
             expires_at,
             unreadable,
             signed_in,
+            short_lifetime: self.short_lifetime(now, &claims, expires_at),
         }
     }
 
-    fn reset_failures(&mut self) {
-        self.failures = Self::failure_backoff(&self.policy, self.jitter_seed);
+    /// A token's whole lifetime, the first time one arrives that is no longer than the
+    /// margin: such a token is never usable, so every refresh would fail.
+    fn short_lifetime(
+        &mut self,
+        now: Millis,
+        claims: &Claims,
+        expires_at: Option<Millis>,
+    ) -> Option<Millis> {
+        let lifetime = match (claims.expires_at, claims.issued_at) {
+            (Some(exp), Some(iat)) => exp.saturating_sub(iat),
+            _ => expires_at?.saturating_sub(now),
+        };
+        if lifetime > self.policy.expiry_margin_ms || self.short_warned {
+            return None;
+        }
+        self.short_warned = true;
+        Some(lifetime)
     }
 
     /// Learns the page-clock offset from a token's `iat`.
@@ -478,31 +616,74 @@ impl Session {
         }
     }
 
-    /// Reports a final rejection (second 401, failed refresh, no session). True only for the
-    /// first one since the last new token: a burst ends in exactly one `sessionExpired`.
-    pub fn report_expired(&mut self) -> bool {
-        !std::mem::replace(&mut self.expiry_reported, true)
+    /// Reports a final rejection (a second 401, a failed refresh, no session). True only for
+    /// the first one: the session is reported expired once, and stays reported until a real
+    /// sign-in or until the backend accepts a newer token (see [`Session::accepted`]).
+    ///
+    /// `halt` halts the session as well (the backend refused a fresh token, or another tab
+    /// signed out), so nothing asks the provider again until a real sign-in.
+    pub fn report_expired(&mut self, halt: Option<Halt>) -> bool {
+        if let Some(halt) = halt {
+            self.halted = Some(halt);
+        }
+        if self.reported.is_some() {
+            return false;
+        }
+        self.reported = Some(self.current.as_ref().map_or(0, |c| c.generation));
+        true
     }
 
-    /// Forgets the token and stops; a refresh still in flight will be discarded.
-    pub fn sign_out(&mut self) -> bool {
-        self.stop();
-        if let Some((id, _)) = self.inflight.take() {
-            self.last_failed = Some((id, Error::new(ErrorCode::Unauthenticated, "signed out")));
+    /// The backend accepted a request sent with `generation`. A token newer than the one
+    /// reported expired works, so a later expiry is reported again. (A halt is not ended by
+    /// this: an endpoint that ignores the bearer would end it on every call.)
+    pub fn accepted(&mut self, generation: Generation) {
+        if self.halted.is_none() && self.reported.is_some_and(|r| generation > r) {
+            self.reported = None;
         }
-        self.expiry_reported = false;
+    }
+
+    /// The verify endpoint accepted the current token: the backend knows the session, which
+    /// is a sign-in.
+    pub fn verified(&mut self) {
+        if self.halted == Some(Halt::Refused) {
+            self.resume();
+        }
+    }
+
+    /// Whether a request refused for `generation` may be refreshed and sent again. Not while
+    /// halted: the 401 is the caller's answer, with no provider call.
+    pub fn may_retry(&self) -> bool {
+        self.halted.is_none()
+    }
+
+    /// Forgets the token and halts until a real sign-in; a refresh still in flight will be
+    /// discarded. The schedule keeps its started/stopped state: a started session picks up
+    /// again when a sign-in arrives. True when there was a token.
+    pub fn sign_out(&mut self) -> bool {
+        self.halted = Some(Halt::SignedOut);
+        self.reported = None;
+        self.retry_at = None;
+        if let Some(inflight) = self.inflight.take() {
+            self.last_failed = Some((
+                inflight.id,
+                Error::new(ErrorCode::Unauthenticated, "signed out"),
+            ));
+        }
         self.current.take().is_some()
     }
 
-    /// Starts scheduled refresh. With no token yet, the first refresh is due at once.
+    /// Starts scheduled refresh; a real sign-in. With no token yet, the first refresh is due
+    /// at once.
     pub fn start(&mut self, now: Millis) {
         self.running = true;
+        self.resume();
+        self.unblock();
         if self.current.is_none() {
             self.retry_at = Some(now);
         }
     }
 
-    /// Whether scheduled refresh is on (`start` without a later `stop` or `sign_out`).
+    /// Whether scheduled refresh is on (`start` without a later `stop`).
     pub fn is_running(&self) -> bool {
         self.running
     }
@@ -515,24 +696,33 @@ impl Session {
 
     /// When the scheduler should next wake, if it should at all.
     ///
-    /// Never while a refresh is in flight: its finish re-arms the timer. A wake-up time
-    /// that has already passed would otherwise re-fire at once, again and again, for as long
-    /// as a slow provider takes.
+    /// Never while a refresh is in flight (its finish re-arms the timer), never while
+    /// halted, never inside a failure window, and never sooner than [`Session::min_gap`]
+    /// after the last provider call. So a wake-up that has already passed cannot fire
+    /// again and again: each one either calls the provider, which moves the next wake-up
+    /// on by the gap, or finds the provider closed until a later time.
     pub fn next_wake(&self) -> Option<Millis> {
-        if !self.running || self.inflight.is_some() {
+        if !self.running || self.inflight.is_some() || self.halted.is_some() {
             return None;
         }
-        if let Some(at) = self.retry_at {
-            return Some(at);
-        }
-        let current = self.current.as_ref()?;
-        let by_interval = current
-            .confirmed_at
-            .saturating_add(self.policy.refresh_interval_ms);
-        Some(match current.expires_at {
-            Some(e) => by_interval.min(e.saturating_sub(self.policy.expiry_margin_ms)),
-            None => by_interval,
-        })
+        let due = match self.retry_at {
+            Some(at) => at,
+            None => {
+                let current = self.current.as_ref()?;
+                let by_interval = current
+                    .confirmed_at
+                    .saturating_add(self.policy.refresh_interval_ms);
+                match current.expires_at {
+                    Some(e) => by_interval.min(e.saturating_sub(self.policy.expiry_margin_ms)),
+                    None => by_interval,
+                }
+            }
+        };
+        let after_gap = self
+            .last_call
+            .map_or(0, |t| t.saturating_add(self.min_gap()));
+        let after_block = self.blocked.as_ref().map_or(0, |(until, _)| *until);
+        Some(due.max(after_gap).max(after_block))
     }
 
     /// Whether a scheduled refresh is due at `now`. Asked on every timer and on every wake-up
@@ -540,6 +730,17 @@ impl Session {
     pub fn is_due(&self, now: Millis) -> bool {
         self.next_wake().is_some_and(|t| t <= now)
     }
+}
+
+/// Why a halted session gives no token.
+fn halted_error(halt: Halt) -> Error {
+    Error::new(
+        ErrorCode::Unauthenticated,
+        match halt {
+            Halt::Refused => "the backend refused the session; nothing is refreshed until the user signs in again",
+            Halt::SignedOut => "signed out; nothing is sent until the user signs in again",
+        },
+    )
 }
 
 /// Checks what the provider answered. Empty strings and characters that an HTTP header
@@ -857,9 +1058,14 @@ mod tests {
         for n in std::iter::once(&mut owner).chain(&mut joiners) {
             assert!(matches!(s.next_step(T0, n), Step::GiveUp(e) if e.code == ErrorCode::Timeout));
         }
-        // A newcomer after the failure tries again.
+        // A newcomer inside the failure window gets the same error without a provider
+        // call; after the window it tries again.
         assert!(matches!(
             s.next_step(T0 + 1, &mut Need::to_send()),
+            Step::GiveUp(e) if e.code == ErrorCode::Timeout
+        ));
+        assert!(matches!(
+            s.next_step(T0 + 1_000, &mut Need::to_send()),
             Step::Refresh(..)
         ));
     }
@@ -877,18 +1083,87 @@ mod tests {
     }
 
     #[test]
-    fn one_expiry_report_per_burst_until_a_new_token() {
+    fn expiry_is_reported_once_and_a_new_token_alone_does_not_rearm_it() {
         let mut s = session();
         drive(&mut s, T0, Need::to_send(), |_| {
             Ok(Some(token(T0, T0 + 60_000)))
         });
-        assert!(s.report_expired());
-        assert!(!s.report_expired());
-        assert!(!s.report_expired());
+        assert!(s.report_expired(None));
+        assert!(!s.report_expired(None));
+        // A new token (the forced refresh after the next 401) does not re-arm the report:
+        // a backend that refuses every token must not cost one report per poll.
         drive(&mut s, T0, Need::after_rejection(1), |_| {
             Ok(Some(token(T0 + 1, T0 + 61_000)))
         });
-        assert!(s.report_expired());
+        assert!(!s.report_expired(None));
+        // The backend accepting a request sent with the token that was current at the
+        // report proves nothing; accepting a newer one does.
+        s.accepted(1);
+        assert!(!s.report_expired(None));
+        s.accepted(2);
+        assert!(s.report_expired(None));
+    }
+
+    #[test]
+    fn a_refused_session_halts_until_a_real_sign_in() {
+        let mut s = session();
+        s.start(T0);
+        drive(&mut s, T0, Need::to_send(), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        drive(&mut s, T0, Need::after_rejection(1), |_| {
+            Ok(Some(token(T0 + 1, T0 + 61_000)))
+        });
+        // The fresh token was refused as well.
+        assert!(s.report_expired(Some(Halt::Refused)));
+        assert!(!s.may_retry());
+        assert_eq!(s.next_wake(), None, "no scheduled refresh while halted");
+        // Later polls: the held token is still sent, nothing asks the provider, no report.
+        let (asked, step) = drive(&mut s, T0 + 150, Need::to_send(), |_| unreachable!());
+        assert!(asked.is_empty());
+        assert_eq!(use_generation(&step), 2);
+        s.accepted(2);
+        assert_eq!(s.halted(), Some(Halt::Refused), "an accepting endpoint ends no halt");
+        let (asked, step) = drive(&mut s, T0 + 55_000, Need::to_send(), |_| unreachable!());
+        assert!(asked.is_empty(), "not even when the token runs out");
+        assert!(matches!(step, Step::GiveUp(e) if e.code == ErrorCode::Unauthenticated));
+        assert!(!s.report_expired(None));
+        // refreshToken() is explicit: it asks, and a usable answer is a sign-in.
+        let (asked, _) = drive(&mut s, T0 + 55_000, Need::forced(T0 + 55_000), |_| {
+            Ok(Some(token(T0 + 55_000, T0 + 115_000)))
+        });
+        assert_eq!(asked, [RefreshKind::Forced]);
+        assert_eq!(s.halted(), None);
+        assert!(s.report_expired(Some(Halt::Refused)));
+        // start() and a pushed token are sign-ins too; so is the verify endpoint's yes.
+        s.start(T0 + 56_000);
+        assert_eq!(s.halted(), None);
+        assert!(s.report_expired(Some(Halt::Refused)));
+        s.pushed(T0 + 57_000, token(T0 + 57_000, T0 + 117_000))
+            .unwrap();
+        assert_eq!(s.halted(), None);
+        assert!(s.report_expired(Some(Halt::Refused)));
+        s.verified();
+        assert_eq!(s.halted(), None);
+    }
+
+    #[test]
+    fn a_signed_out_session_asks_the_provider_for_nothing_until_a_sign_in() {
+        let mut s = session();
+        s.start(T0);
+        drive(&mut s, T0, Need::scheduled(T0), |_| {
+            Ok(Some(token(T0, T0 + 60_000)))
+        });
+        assert!(s.sign_out());
+        assert!(s.is_running(), "the schedule waits for the next sign-in");
+        assert_eq!(s.next_wake(), None);
+        for need in [Need::to_send(), Need::scheduled(T0 + 1), Need::recovery(T0 + 1)] {
+            let (asked, step) = drive(&mut s, T0 + 1, need, |_| unreachable!());
+            assert!(asked.is_empty());
+            assert!(matches!(step, Step::GiveUp(e) if e.code == ErrorCode::Unauthenticated));
+        }
+        s.pushed(T0 + 2, token(T0 + 2, T0 + 62_000)).unwrap();
+        assert_eq!(s.next_wake(), Some(T0 + 50_002), "the push signed in: the schedule resumes");
     }
 
     #[test]

@@ -32,7 +32,8 @@ use super::{now, promise, random_seed, spawn};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::MAX_TIMER_MS;
 use crate::core::session::{
-    Answer, Generation, Need, Reason, RefreshId, RefreshKind, Refreshed, Session, Step, Token,
+    Answer, Generation, Halt, Need, Reason, RefreshId, RefreshKind, Refreshed, Session, Step,
+    Token,
 };
 use crate::core::Millis;
 
@@ -58,9 +59,6 @@ pub struct Inner {
     channel: RefCell<Option<Channel>>,
     /// The provider's push subscription (`subscribe`), released by `stop()` and `free()`.
     following: RefCell<Option<Following>>,
-    /// Set when the provider's sign-out halted a running schedule: its next pushed token
-    /// (the user signed in again) starts it again.
-    resume_on_push: Cell<bool>,
     /// The `updateCredits()` run in flight; overlapping calls share it.
     credits_inflight: RefCell<Option<Promise>>,
     /// How many `refreshFailed` events were emitted, so a recovery reports a failure once.
@@ -81,7 +79,6 @@ impl Inner {
             lifecycle: RefCell::new(None),
             channel: RefCell::new(None),
             following: RefCell::new(None),
-            resume_on_push: Cell::new(false),
             credits_inflight: RefCell::new(None),
             failures_announced: Cell::new(0),
         });
@@ -259,9 +256,14 @@ impl Inner {
         );
     }
 
-    /// Reports the session expired: once per burst, then `onSessionExpired` or the login page.
-    fn session_expired(&self, reason: &str) {
-        if !self.core.borrow_mut().report_expired() {
+    /// Reports the session expired, once (see `Session::report_expired`), then calls
+    /// `onSessionExpired` or goes to the login page. `halt` also halts the session: nothing
+    /// asks the provider again until a real sign-in.
+    fn session_expired(self: &Rc<Self>, reason: &str, halt: Option<Halt>) {
+        let first = self.core.borrow_mut().report_expired(halt);
+        // A halt disarms the timer.
+        self.reschedule();
+        if !first {
             return;
         }
         self.log.warn(&["session expired (", reason, ")"]);
@@ -320,6 +322,12 @@ impl Inner {
             .send(&self.config.fetch, Some(token.expose()), timeout)
             .await?;
         if !wants_refresh(&response, timeout).await {
+            self.core.borrow_mut().accepted(generation);
+            return Ok(response);
+        }
+        if !self.core.borrow().may_retry() {
+            // Halted: the backend has refused this session already. The 401 is the answer;
+            // no provider call, no second report.
             return Ok(response);
         }
         if !request.replayable {
@@ -329,7 +337,7 @@ impl Inner {
             return Ok(response);
         }
         self.log.debug(&["401: refreshing and retrying once"]);
-        let (_, token) = self
+        let (retried_with, token) = self
             .token_or_expire(Need::after_rejection(generation))
             .await?;
         if let Some(reason) = request.aborted() {
@@ -339,7 +347,10 @@ impl Inner {
             .send(&self.config.fetch, Some(token.expose()), timeout)
             .await?;
         if wants_refresh(&retried, timeout).await {
-            self.session_expired("unauthorized");
+            // A freshly minted token was refused too: the next one would be as well.
+            self.session_expired("unauthorized", Some(Halt::Refused));
+        } else {
+            self.core.borrow_mut().accepted(retried_with);
         }
         Ok(retried)
     }
@@ -347,11 +358,12 @@ impl Inner {
     async fn token_or_expire(self: &Rc<Self>, need: Need) -> Result<(Generation, Token), Error> {
         let result = self.token_for(need).await;
         if let Err(error) = &result {
-            self.session_expired(if error.code == ErrorCode::Unauthenticated {
+            let reason = if error.code == ErrorCode::Unauthenticated {
                 "unauthenticated"
             } else {
                 "refresh_failed"
-            });
+            };
+            self.session_expired(reason, None);
         }
         result
     }
@@ -369,7 +381,6 @@ impl Inner {
 
     /// `start()`: scheduled refresh, page-lifecycle listeners and the provider's pushes.
     pub fn start(self: &Rc<Self>) {
-        self.resume_on_push.set(false);
         self.core.borrow_mut().start(now());
         self.follow_provider();
         if self.lifecycle.borrow().is_none() {
@@ -390,8 +401,9 @@ impl Inner {
     /// `stop()`: cancels the timer, removes the listeners, unsubscribes from the provider.
     pub fn stop(&self) {
         self.halt();
-        self.resume_on_push.set(false);
-        self.following.borrow_mut().take();
+        // Taken out first: the provider's unsubscribe may call back into the manager.
+        let following = self.following.borrow_mut().take();
+        drop(following);
     }
 
     /// Stops scheduled refresh and the lifecycle listeners; the provider stays followed.
@@ -428,17 +440,21 @@ impl Inner {
     // ----- sign-out, here and in other tabs -----
 
     /// `signOut()`: stop, forget the token, clear the mirror, tell other tabs.
-    pub fn sign_out(&self) {
+    pub fn sign_out(self: &Rc<Self>) {
+        self.halt();
         self.forget();
-        if let Some((channel, _)) = self.channel.borrow().as_ref() {
+        let channel = self.channel.borrow().as_ref().map(|(c, _)| c.clone());
+        if let Some(channel) = channel {
             let _ = channel.post_message(&JsValue::from_str(SIGN_OUT_MESSAGE));
         }
     }
 
-    fn forget(&self) {
-        self.halt();
+    /// Forgets the token and halts until a real sign-in (`start()`, a pushed token,
+    /// `refreshToken()`). A started schedule stays started and picks up on sign-in.
+    fn forget(self: &Rc<Self>) {
         let had_token = self.core.borrow_mut().sign_out();
         self.inflight.borrow_mut().take();
+        self.reschedule();
         self.mirror.clear(&self.log);
         if had_token {
             self.log.info(&["signed out"]);
@@ -473,11 +489,8 @@ impl Inner {
     /// A token the provider refreshed on its own, or `null`: the user signed out there.
     fn provider_pushed(self: &Rc<Self>, pushed: JsValue) {
         if pushed.is_null() || pushed.is_undefined() {
-            let was_running = self.core.borrow().is_running();
             self.log.info(&["the provider signed out"]);
             self.forget();
-            self.resume_on_push
-                .set(self.resume_on_push.get() || was_running);
             return;
         }
         let Some(token) = pushed.as_string() else {
@@ -493,11 +506,7 @@ impl Inner {
         match outcome {
             Ok(outcome) => {
                 self.announce(outcome, Reason::Provider);
-                if self.resume_on_push.take() {
-                    self.start();
-                } else {
-                    self.reschedule();
-                }
+                self.reschedule();
             }
             Err(error) => self.log.warn(&[
                 "the provider pushed a token that cannot be used: ",
@@ -517,7 +526,7 @@ impl Inner {
                 let was_authenticated = inner.core.borrow().current_token().is_some();
                 inner.forget();
                 if was_authenticated {
-                    inner.session_expired("signed_out_elsewhere");
+                    inner.session_expired("signed_out_elsewhere", Some(Halt::SignedOut));
                 }
             }
         });

@@ -71,7 +71,7 @@ impl Outcome {
 }
 
 /// The three probes, named as the `recovered` event reports them.
-const PROBES: [&str; 3] = ["credits", "verify", "session"];
+const PROBES: [&str; 3] = ["credits", "verify", "checkSession"];
 
 impl Inner {
     /// `triggerSessionRecoveryCheck(trigger)`: resolves with a `RecoveryOutcome`.
@@ -229,7 +229,10 @@ impl Inner {
             ("body", body.into()),
         ]);
         match self.send_once(url, &init, token).await {
-            Ok(response) if response.ok() => Ok(()),
+            Ok(response) if response.ok() => {
+                self.core.borrow_mut().verified();
+                Ok(())
+            }
             Ok(_) => Err(Error::new(
                 ErrorCode::RefreshFailed,
                 "the verify endpoint did not accept the session",
