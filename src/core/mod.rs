@@ -7,9 +7,11 @@
 pub mod backoff;
 pub mod credits;
 pub mod error;
+pub mod json;
 pub mod jwt;
 pub mod policy;
 pub mod recovery;
+pub mod refusal;
 pub mod session;
 pub mod stability;
 
