@@ -15,6 +15,9 @@ pub mod refusal;
 pub mod session;
 pub mod stability;
 
+#[cfg(test)]
+mod fuzz;
+
 /// Milliseconds since the Unix epoch, as the page's clock reads them.
 pub type Millis = u64;
 
