@@ -425,6 +425,26 @@ fn nested(levels: usize, kinds: &[bool]) -> String {
     text
 }
 
+/// Any `serde_json` value: arbitrary keys and strings, every number form it writes.
+fn serde_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value as J;
+    let leaf = prop_oneof![
+        Just(J::Null),
+        any::<bool>().prop_map(J::Bool),
+        any::<i64>().prop_map(J::from),
+        any::<u64>().prop_map(J::from),
+        any::<f64>().prop_map(J::from),
+        any::<String>().prop_map(J::String),
+    ];
+    leaf.prop_recursive(4, 32, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(J::Array),
+            prop::collection::vec((any::<String>(), inner), 0..5)
+                .prop_map(|members| J::Object(members.into_iter().collect())),
+        ]
+    })
+}
+
 fn read_number(text: &str) -> Option<f64> {
     match Object::parse(&["{\"n\":", text, "}"].concat())?.get("n")? {
         Value::Number(n) => Some(n),
@@ -480,6 +500,22 @@ proptest! {
         prop_assert!(object.is_some(), "rejected a valid document: {}", doc.text);
         check_object(object.unwrap(), &doc.members, 0)?;
         agrees_with_serde(&doc.text)?;
+    }
+
+    #[test]
+    fn json_serde_written_objects_read_the_same(
+        members in prop::collection::vec((any::<String>(), serde_value()), 0..6),
+        pretty in any::<bool>(),
+    ) {
+        let object = serde_json::Value::Object(members.into_iter().collect());
+        let text = if pretty {
+            serde_json::to_string_pretty(&object)
+        } else {
+            serde_json::to_string(&object)
+        };
+        let text = text.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(Object::parse(&text).is_some(), "rejected {}", text);
+        agrees_with_serde(&text)?;
     }
 
     #[test]
