@@ -349,9 +349,6 @@ fn scale(mantissa: u64, exponent: i64) -> f64 {
 
 /// Whether a raw (still escaped) member name, decoded, is `name`.
 fn key_is(raw: &[u8], name: &str) -> bool {
-    if !raw.contains(&b'\\') {
-        return raw == name.as_bytes();
-    }
     let mut want = name.as_bytes();
     let mut at = 0;
     while at < raw.len() {

@@ -53,14 +53,16 @@ impl ClaimsError {
 /// assert_eq!(payload_segment("opaque-token"), Err(ClaimsError::NotAJwt));
 /// ```
 pub fn payload_segment(token: &str) -> Result<&str, ClaimsError> {
-    let mut segments = token.split('.');
-    match (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) {
-        (Some(_), Some(payload), Some(_), None) if !payload.is_empty() => Ok(payload),
+    // A byte scan rather than `str::split`, which would bring a searcher along.
+    let mut dots = token
+        .bytes()
+        .enumerate()
+        .filter_map(|(at, byte)| (byte == b'.').then_some(at));
+    match (dots.next(), dots.next(), dots.next()) {
+        (Some(first), Some(second), None) => token
+            .get(first + 1..second)
+            .filter(|payload| !payload.is_empty())
+            .ok_or(ClaimsError::NotAJwt),
         _ => Err(ClaimsError::NotAJwt),
     }
 }
@@ -104,14 +106,17 @@ pub fn base64url_to_base64(segment: &str) -> Result<String, ClaimsError> {
 /// assert!(base64url_decode("e30+").is_err(), "standard base64 is not base64url");
 /// ```
 pub fn base64url_decode(segment: &str) -> Result<Vec<u8>, ClaimsError> {
-    let trimmed = segment.trim_end_matches('=');
+    let mut trimmed = segment.as_bytes();
+    while let Some(rest) = trimmed.strip_suffix(b"=") {
+        trimmed = rest;
+    }
     if trimmed.len() % 4 == 1 {
         return Err(ClaimsError::BadEncoding);
     }
     let mut out = Vec::with_capacity(trimmed.len() / 4 * 3 + 2);
     let mut bits: u32 = 0;
     let mut count = 0;
-    for byte in trimmed.bytes() {
+    for &byte in trimmed {
         let sextet = match byte {
             b'A'..=b'Z' => byte - b'A',
             b'a'..=b'z' => byte - b'a' + 26,
