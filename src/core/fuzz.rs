@@ -991,4 +991,33 @@ fn check_with_refresh(url: &str) -> Result<(), TestCaseError> {
 // ---------------------------------------------------------------------------------------
 // Inputs the long runs found, kept as plain tests.
 
-mod regressions {}
+mod regressions {
+    use super::read_number;
+
+    /// The first power-of-ten routine multiplied by 1e22 fourteen times: 1e308 came out one
+    /// unit in the last place high (1.0000000000000002e308).
+    #[test]
+    fn large_powers_of_ten_are_correctly_rounded() {
+        for (text, exact) in [
+            ("1e308", 1e308),
+            ("1e286", 1e286),
+            ("1e44", 1e44),
+            ("1.7976931348623157e308", f64::MAX),
+        ] {
+            assert_eq!(read_number(text), Some(exact), "{text}");
+        }
+    }
+
+    /// 15 significant digits written with trailing zeros past 2^53: the mantissa was
+    /// rounded to an f64 before scaling, two roundings instead of one.
+    #[test]
+    fn trailing_zeros_do_not_cost_precision() {
+        for text in [
+            "123456789012345000000",
+            "2327628295998040000000",
+            "91231960109410000000000",
+        ] {
+            assert_eq!(read_number(text), text.parse::<f64>().ok(), "{text}");
+        }
+    }
+}

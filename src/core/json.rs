@@ -330,7 +330,7 @@ fn scale(mantissa: u64, exponent: i64) -> f64 {
         return 0.0;
     }
     // Trailing zeros moved into the exponent keep the mantissa exact as an f64 where they
-    // can ("9999999999999990000" is 15 significant digits).
+    // can ("123456789012345000000" is 15 significant digits).
     let (mut mantissa, mut exponent) = (mantissa, exponent);
     while mantissa % 10 == 0 {
         mantissa /= 10;
