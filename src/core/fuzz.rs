@@ -8,8 +8,13 @@
 //! the whole suite fast; `PROPTEST_CASES` overrides it for a long run:
 //!
 //! ```text
-//! PROPTEST_CASES=1000000 cargo test --release --lib core::fuzz
+//! CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true \
+//!   CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true \
+//!   PROPTEST_CASES=1000000 cargo test --release --lib core::fuzz
 //! ```
+//!
+//! (Optimised for speed, with overflow checks and debug assertions kept on, so an
+//! arithmetic overflow is a failure as it would be in a debug build.)
 //!
 //! Every failure a run finds becomes a plain `#[test]` in `regressions` at the end.
 //!
