@@ -83,11 +83,11 @@ export function launchBrowser() {
 
 /**
  * Opens the dashboard in a fresh context (its own sessionStorage and localStorage) and
- * signs in as the demo user. Console errors and uncaught exceptions are collected in
- * `page.problems`.
+ * signs in as the demo user (in `context` when given, e.g. one with an init script).
+ * Console errors and uncaught exceptions are collected in `page.problems`.
  */
-export async function signedIn(browser, backend, query = '') {
-  const context = await browser.newContext({ viewport: { width: 1180, height: 900 } });
+export async function signedIn(browser, backend, query = '', context = null) {
+  context ??= await browser.newContext({ viewport: { width: 1180, height: 900 } });
   const page = await context.newPage();
   page.problems = [];
   page.lines = [];

@@ -18,7 +18,8 @@ export interface TokenProvider {
   /**
    * Lets a provider that refreshes on its own push each new token (adopted without a
    * `getToken` call) and `null` when the user signs out (the manager forgets the token and
-   * stops). Returns the unsubscribe function, called by `stop()` and `free()`.
+   * sends nothing until a sign-in). A pushed token is a sign-in: it ends a halted session.
+   * Returns the unsubscribe function, called by `stop()` and `free()`.
    */
   subscribe?(listener: (token: string | null) => void): (() => void) | void;
 }
@@ -63,7 +64,8 @@ export type SessionErrorCode =
   | 'timeout'
   | 'network'
   | 'server'
-  | 'bad_response';
+  | 'bad_response'
+  | 'freed';
 
 /** Every error session-keeper throws or rejects with. Messages never contain a token. */
 export class SessionError extends Error {
@@ -111,6 +113,8 @@ export interface SessionManager {
 
 /** The part of a Clerk session the bridge uses (`@clerk/clerk-js` `Clerk.session`). */
 export interface ClerkSessionLike {
+  /** A new id is a sign-in: the bridge pushes its token to the manager. */
+  readonly id?: string;
   readonly status?: string;
   getToken(options?: { skipCache?: boolean }): Promise<string | null>;
 }

@@ -23,9 +23,21 @@ export function clerkProvider(clerk) {
     },
     checkSession: () => clerk.session?.status === 'active',
     // Clerk reports a signed-out user as `session === null` (undefined means "still loading").
-    subscribe: (listener) => clerk.addListener(({ session }) => {
-      if (session === null) listener(null);
-    }),
+    // A session with a new id is a sign-in: its token is pushed, which ends a halted
+    // (signed-out or refused) manager. Clerk's own token refreshes are not pushed: the
+    // manager reads them from Clerk's cache on schedule.
+    subscribe: (listener) => {
+      let id = clerk.session?.id;
+      return clerk.addListener(({ session }) => {
+        if (session === null) {
+          id = null;
+          listener(null);
+        } else if (session && session.id !== id) {
+          id = session.id;
+          session.getToken().then((token) => token && listener(token), () => {});
+        }
+      });
+    },
   };
 }
 

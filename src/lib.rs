@@ -15,11 +15,13 @@ pub mod web;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
+use crate::core::error::{Error, ErrorCode};
 use crate::web::config::{force_refresh_option, stability_options, trigger_label, Config};
 use crate::web::manager::Inner;
 use crate::web::promise;
@@ -33,7 +35,35 @@ const API_TYPES: &str = include_str!("../js/api.d.ts");
 /// Keeps one login session alive: `fetchWithAuth`, scheduled refresh, events.
 #[wasm_bindgen]
 pub struct SessionManager {
-    inner: Rc<Inner>,
+    /// `None` once freed. A `Cell`, not a `RefCell`: reading it clones the `Rc` out, so no
+    /// borrow can be left behind by a call into JS.
+    inner: Cell<Option<Rc<Inner>>>,
+}
+
+impl SessionManager {
+    /// The live session, or the `freed` error once `free()` was called.
+    fn live(&self) -> Result<Rc<Inner>, Error> {
+        let inner = self.inner.take();
+        let live = inner.clone();
+        self.inner.set(inner);
+        live.ok_or_else(|| {
+            Error::new(
+                ErrorCode::Freed,
+                "this SessionManager was freed (free()); create a new one",
+            )
+        })
+    }
+
+    /// Runs `task` on the live session, or rejects with `freed`.
+    fn with_live<F>(&self, task: impl FnOnce(Rc<Inner>) -> F) -> Promise
+    where
+        F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+    {
+        match self.live() {
+            Ok(inner) => promise(task(inner)),
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -45,26 +75,44 @@ impl SessionManager {
     ) -> Result<SessionManager, JsValue> {
         let config = Config::read(&config)?;
         Ok(SessionManager {
-            inner: Inner::new(config),
+            inner: Cell::new(Some(Inner::new(config))),
         })
+    }
+
+    /// Tears the manager down: cancels the timer, removes every listener, closes the
+    /// cross-tab channel and unsubscribes from the provider. Every method called afterwards
+    /// throws or rejects with `SessionError` code `freed` (instead of wasm-bindgen's
+    /// "null pointer passed to rust"); `stop()` and `free()` do nothing, `isAuthenticated`
+    /// is false and `tokenExpiresAt` null. This replaces wasm-bindgen's own `free()`, and the
+    /// small Rust handle is released when the garbage collector takes the JS object.
+    #[wasm_bindgen(js_name = free)]
+    pub fn free_manager(&self) {
+        if let Some(inner) = self.inner.take() {
+            inner.shutdown();
+        }
     }
 
     /// Starts scheduled refresh (every `refreshIntervalMs`, earlier when `exp` demands) and
     /// the page-lifecycle re-checks.
-    pub fn start(&self) {
-        self.inner.start();
+    pub fn start(&self) -> Result<(), JsValue> {
+        self.live()?.start();
+        Ok(())
     }
 
     /// Cancels the refresh timer and removes every listener the manager added.
     pub fn stop(&self) {
-        self.inner.stop();
+        if let Ok(inner) = self.live() {
+            inner.stop();
+        }
     }
 
     /// Stops, forgets the token, clears the storage mirror and tells other tabs.
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> Promise {
-        self.inner.sign_out();
-        Promise::resolve(&JsValue::UNDEFINED)
+        self.with_live(|inner| async move {
+            inner.sign_out();
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// `fetch` with the bearer added for allowed origins, refreshed and retried once on 401.
@@ -74,25 +122,25 @@ impl SessionManager {
         #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: JsValue,
     ) -> Promise {
-        promise(Rc::clone(&self.inner).fetch_with_auth(input, init))
+        self.with_live(|inner| inner.fetch_with_auth(input, init))
     }
 
     /// Forces a refresh (shared with any in flight) and resolves with the new token.
     #[wasm_bindgen(js_name = refreshToken, unchecked_return_type = "Promise<string>")]
     pub fn refresh_token(&self) -> Promise {
-        promise(Rc::clone(&self.inner).refresh_token())
+        self.with_live(|inner| inner.refresh_token())
     }
 
     /// Whether the manager holds a token that has not expired.
     #[wasm_bindgen(getter, js_name = isAuthenticated)]
     pub fn is_authenticated(&self) -> bool {
-        self.inner.is_authenticated()
+        self.live().is_ok_and(|inner| inner.is_authenticated())
     }
 
     /// When the current token expires, in ms since the epoch (page clock), or `null`.
     #[wasm_bindgen(getter, js_name = tokenExpiresAt, unchecked_return_type = "number | null")]
     pub fn token_expires_at(&self) -> JsValue {
-        self.inner.expires_at()
+        self.live().map_or(JsValue::NULL, |inner| inner.expires_at())
     }
 
     /// Runs a session-recovery check unless one ran within `recoveryCooldownMs` (in any
@@ -106,7 +154,7 @@ impl SessionManager {
         #[wasm_bindgen(unchecked_optional_param_type = "string")] trigger: JsValue,
     ) -> Promise {
         match trigger_label(&trigger) {
-            Ok(label) => promise(Rc::clone(&self.inner).recovery_check(label)),
+            Ok(label) => self.with_live(|inner| inner.recovery_check(label)),
             Err(error) => Promise::reject(&error.into()),
         }
     }
@@ -117,9 +165,9 @@ impl SessionManager {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "UpdateCreditsOptions")] options: JsValue,
     ) -> Promise {
-        match force_refresh_option(&options) {
-            Ok(force) => self.inner.update_credits(force),
-            Err(error) => Promise::reject(&error.into()),
+        match (force_refresh_option(&options), self.live()) {
+            (Ok(force), Ok(inner)) => inner.update_credits(force),
+            (Err(error), _) | (_, Err(error)) => Promise::reject(&error.into()),
         }
     }
 
@@ -134,13 +182,10 @@ impl SessionManager {
         #[wasm_bindgen(unchecked_optional_param_type = "StabilityOptions")] options: JsValue,
     ) -> Promise {
         match stability_options(&options) {
-            Ok((max_wait, interval)) => {
-                let inner = Rc::clone(&self.inner);
-                promise(async move {
-                    let stable = inner.wait_for_stability(max_wait, interval).await;
-                    Ok(JsValue::from_bool(stable))
-                })
-            }
+            Ok((max_wait, interval)) => self.with_live(|inner| async move {
+                let stable = inner.wait_for_stability(max_wait, interval).await;
+                Ok(JsValue::from_bool(stable))
+            }),
             Err(error) => Promise::reject(&error.into()),
         }
     }
@@ -149,14 +194,14 @@ impl SessionManager {
     /// per event in `js/api.d.ts`.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, listener: JsValue) -> Result<Function, JsValue> {
-        Ok(self.inner.events().on(event, &listener)?)
+        Ok(self.live()?.events().on(event, &listener)?)
     }
 }
 
 impl Drop for SessionManager {
     /// `free()`: cancels the timer, removes the listeners and closes the cross-tab channel.
     fn drop(&mut self) {
-        self.inner.shutdown();
+        self.free_manager();
     }
 }
 
@@ -170,9 +215,9 @@ pub fn install_global(
     #[wasm_bindgen(unchecked_param_type = "SessionConfig")] config: JsValue,
 ) -> Result<JsValue, JsValue> {
     let manager = SessionManager::new(config)?;
-    manager.start();
+    manager.start()?;
     let manager = JsValue::from(manager);
-    bridge::install(&manager);
+    bridge::install(&manager)?;
     Ok(manager)
 }
 

@@ -244,7 +244,7 @@ async fn clerk_check_session_is_true_only_for_an_active_session() {
 #[wasm_bindgen_test]
 async fn clerk_sign_out_stops_the_manager_and_stop_unsubscribes() {
     let rig = Bridged::clerk(true, &[("refreshIntervalMs", ms(100.0))]);
-    rig.manager.start();
+    rig.manager.start().unwrap();
     sleep(30).await;
     assert!(rig.manager.is_authenticated());
     assert_eq!(
@@ -340,7 +340,7 @@ async fn a_token_supabase_refreshed_itself_is_used_without_asking_again() {
 #[wasm_bindgen_test]
 async fn supabase_sign_out_stops_the_manager_and_sign_in_resumes_it() {
     let rig = Bridged::supabase(true, &[("refreshIntervalMs", ms(100.0))]);
-    rig.manager.start();
+    rig.manager.start().unwrap();
     sleep(30).await;
     assert!(rig.manager.is_authenticated());
 
@@ -392,7 +392,7 @@ async fn stop_and_free_release_the_supabase_subscription() {
     );
     manager.stop();
     assert_eq!((sdk.subscribers(), sdk.unsubscribed()), (0, 1));
-    manager.start();
+    manager.start().unwrap();
     assert_eq!(sdk.subscribers(), 1, "start() follows it again");
     drop(manager); // free()
     assert_eq!((sdk.subscribers(), sdk.unsubscribed()), (0, 2));

@@ -16,7 +16,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[wasm_bindgen_test]
 async fn scheduled_refresh_runs_every_interval_until_stopped() {
     let rig = Rig::new(60_000.0, &[("refreshIntervalMs", ms(100.0))]);
-    rig.manager.start();
+    rig.manager.start().unwrap();
     sleep(30).await;
     assert!(
         rig.manager.is_authenticated(),
@@ -55,7 +55,7 @@ async fn refresh_comes_early_when_exp_demands_it() {
             ("expiryMarginMs", ms(200.0)),
         ],
     );
-    rig.manager.start();
+    rig.manager.start().unwrap();
     sleep(50).await;
     let first = rig.provider.token().unwrap();
     let expires = rig.manager.token_expires_at().as_f64().unwrap();
@@ -104,7 +104,7 @@ async fn waking_up_after_a_throttled_sleep_refreshes_at_once() {
             ("expiryMarginMs", ms(100.0)),
         ],
     );
-    rig.manager.start();
+    rig.manager.start().unwrap();
     sleep(30).await;
     for (event, expected) in [("visibilitychange", 2), ("pageshow", 3), ("online", 4)] {
         let before = rig.events.count("tokenRefreshed");
@@ -187,7 +187,7 @@ async fn sign_out_tells_other_tabs() {
     let b = Rig::new(60_000.0, &[]);
     a.get("/api/a").await.unwrap();
     b.get("/api/b").await.unwrap();
-    b.manager.start();
+    b.manager.start().unwrap();
     assert!(b.manager.is_authenticated());
     settle(a.manager.sign_out()).await.unwrap();
     sleep(50).await;
@@ -409,7 +409,7 @@ async fn no_token_reaches_logs_errors_or_events() {
         60_000.0,
         &[("storageKeys", keys.into()), ("tokenTimeoutMs", ms(50.0))],
     );
-    rig.manager.start();
+    rig.manager.start().unwrap();
     rig.get("/api/a").await.unwrap();
     rig.backend.revoke(&rig.provider.token().unwrap());
     rig.get("/api/b").await.unwrap();

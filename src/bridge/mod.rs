@@ -23,6 +23,8 @@ extern "C" {
 
 #[wasm_bindgen(module = "/js/global.js")]
 extern "C" {
-    /// Binds the template globals (`window.fetchWithAuth`, …) to `manager`.
-    pub fn install(manager: &JsValue);
+    /// Binds the template globals (`window.fetchWithAuth`, …) to `manager`. Caught: the
+    /// previous `window.sessionKeeper` belongs to the page and may be anything.
+    #[wasm_bindgen(catch)]
+    pub fn install(manager: &JsValue) -> Result<(), JsValue>;
 }

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     Server,
     /// The server answered with a status or a body the library cannot use.
     BadResponse,
+    /// The manager was freed (`free()`): create a new one.
+    Freed,
 }
 
 impl ErrorCode {
@@ -33,6 +35,7 @@ impl ErrorCode {
             ErrorCode::Network => "network",
             ErrorCode::Server => "server",
             ErrorCode::BadResponse => "bad_response",
+            ErrorCode::Freed => "freed",
         }
     }
 }

@@ -15,7 +15,9 @@ pub mod refusal;
 pub mod session;
 pub mod stability;
 
-#[cfg(test)]
+// Native only: proptest does not build for wasm32 (the browser suites build the lib's
+// tests too).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz;
 
 /// Milliseconds since the Unix epoch, as the page's clock reads them.

@@ -493,6 +493,12 @@ impl Session {
                 let had_token = self.current.take().is_some();
                 self.retry_at = None;
                 self.last_failed = Some((id, no_session()));
+                // Asking again at once would get the same answer: a page polling while signed
+                // out costs at most one provider call per gap. Not a growing backoff: a
+                // sign-in must be picked up soon even without a push or `start()`.
+                if !self.blocked.as_ref().is_some_and(|(until, _)| now < *until) {
+                    self.blocked = Some((now.saturating_add(self.min_gap()), no_session()));
+                }
                 Refreshed::SignedOut { had_token }
             }
             Ok(Some((token, claims))) => {
@@ -1496,5 +1502,190 @@ mod tests {
         );
         s.pushed(T0 + 100, token(T0, T0 + 60_000)).unwrap();
         assert_eq!(s.next_wake(), Some(T0 + 50_000));
+    }
+
+    // ----- bounded provider calls (SPEC invariant 8), on a virtual clock -----
+
+    /// A provider double for the driver: mints tokens living `lifetime` ms (issued on an
+    /// issuer clock `skew` ms off the page's), answers plain calls from its cache while the
+    /// token lives, or fails in the given way.
+    struct Provider {
+        mode: u8,
+        lifetime: Millis,
+        skew: i64,
+        cached: Option<(Millis, Answer)>,
+        minted: u64,
+        calls: Vec<(Millis, RefreshKind)>,
+    }
+
+    impl Provider {
+        fn answer(&mut self, now: Millis, kind: RefreshKind) -> Result<Option<Answer>, Error> {
+            self.calls.push((now, kind));
+            match self.mode {
+                1 => return Err(Error::new(ErrorCode::RefreshFailed, "provider down")),
+                2 => return Ok(None),
+                3 => return Ok(Some(opaque("the-same-opaque-token"))),
+                _ => {}
+            }
+            let fresh = self.cached.as_ref().is_some_and(|(exp, _)| now < *exp);
+            if kind == RefreshKind::Forced || !fresh {
+                self.minted += 1;
+                let issued = shift(now, self.skew);
+                let (iat, exp) = (issued / 1000, (issued + self.lifetime) / 1000);
+                let answer = Answer {
+                    token: format!("jwt-{iat}-{exp}-{}", self.minted),
+                    claims: Claims::from_seconds(Some(exp as f64), Some(iat as f64)),
+                };
+                self.cached = Some((now + self.lifetime, answer));
+            }
+            Ok(self.cached.as_ref().map(|(_, a)| a.clone()))
+        }
+    }
+
+    /// Runs a started session for `duration` ms the way the browser layer does: a timer at
+    /// `next_wake()`, page requests every `poll` ms (0 = none), and the page clock jumping by
+    /// `jump` ms once at half time (a laptop sleep, or the clock set back). Returns the
+    /// provider's calls. Asserts on the way that a wake-up is never armed at or before the
+    /// time it was handled, and that each page request costs at most two provider calls.
+    fn run(s: &mut Session, p: &mut Provider, duration: Millis, poll: Millis, jump: i64) -> Vec<(Millis, RefreshKind)> {
+        let mut now = T0;
+        let end = T0 + duration;
+        let mut next_poll = if poll == 0 { Millis::MAX } else { T0 };
+        let mut jumped = false;
+        s.start(now);
+        for _ in 0..1_000_000 {
+            let wake = s.next_wake().unwrap_or(Millis::MAX);
+            let at = wake.min(next_poll);
+            if at >= end {
+                break;
+            }
+            now = now.max(at);
+            if !jumped && now >= T0 + duration / 2 {
+                jumped = true;
+                now = shift(now, jump);
+                next_poll = shift(next_poll, jump);
+            }
+            if s.is_due(now) {
+                drive_with(s, now, Need::scheduled(now), p);
+                if let Some(next) = s.next_wake() {
+                    assert!(next > now, "wake-up re-armed in the past: {next} <= {now}");
+                }
+            }
+            if now >= next_poll {
+                let before = p.calls.len();
+                drive_with(s, now, Need::to_send(), p);
+                assert!(p.calls.len() - before <= 2, "one request, at most two provider calls");
+                next_poll = now + poll;
+            }
+        }
+        std::mem::take(&mut p.calls)
+    }
+
+    fn drive_with(s: &mut Session, now: Millis, mut need: Need, p: &mut Provider) -> Step {
+        loop {
+            match s.next_step(now, &mut need) {
+                Step::Refresh(id, kind, _) => {
+                    let answer = p.answer(now, kind);
+                    s.refresh_finished(now, id, answer);
+                }
+                Step::Wait => panic!("nothing is in flight in a synchronous drive"),
+                done => return done,
+            }
+        }
+    }
+
+    fn provider(mode: u8, lifetime: Millis, skew: i64) -> Provider {
+        Provider { mode, lifetime, skew, cached: None, minted: 0, calls: vec![] }
+    }
+
+    fn policy(interval: Millis, margin: Millis) -> Policy {
+        Policy { refresh_interval_ms: interval, expiry_margin_ms: margin, ..Policy::default() }
+    }
+
+    #[test]
+    fn five_second_tokens_with_the_default_margin_do_not_storm() {
+        // Seen before the fix: about 640 provider calls in 1.5 s, half of them forced.
+        let mut s = session();
+        let calls = run(&mut s, &mut provider(0, 5_000, 0), 1_500, 0, 0);
+        let forced = calls.iter().filter(|(_, k)| *k == RefreshKind::Forced).count();
+        assert!(calls.len() <= 4 && forced <= 2, "{calls:?}");
+        // Over an hour: one plain + forced pair per failure window, the windows doubling
+        // up to the 50 s interval.
+        let mut s = session();
+        let calls = run(&mut s, &mut provider(0, 5_000, 0), 3_600_000, 0, 0);
+        assert!(calls.len() <= 2 * (7 + 3_600 / 25), "{}", calls.len());
+    }
+
+    #[test]
+    fn clerk_tokens_with_a_sixty_second_margin_do_not_storm() {
+        let mut s = Session::new(policy(50_000, 60_000), 7);
+        let calls = run(&mut s, &mut provider(0, 60_000, 0), 1_500, 0, 0);
+        assert!(calls.len() <= 4, "{calls:?}");
+    }
+
+    #[test]
+    fn the_first_short_token_is_named_once() {
+        let mut s = session();
+        let first = s.pushed(T0, token(T0, T0 + 5_000)).unwrap();
+        assert!(matches!(first, Refreshed::New { short_lifetime: Some(5_000), .. }));
+        let second = s.pushed(T0 + 1, token(T0 + 1_000, T0 + 6_000)).unwrap();
+        assert!(matches!(second, Refreshed::New { short_lifetime: None, .. }));
+    }
+
+    #[test]
+    fn requests_against_a_failing_provider_are_bounded_by_the_failure_windows() {
+        // A dashboard polling every 150 ms for 10 minutes while the provider is down.
+        let mut s = session();
+        let calls = run(&mut s, &mut provider(1, 60_000, 0), 600_000, 150, 0);
+        // Windows of 1, 2, 4, 8, 16, 32 s (jittered into their upper half), then 50 s.
+        assert!(calls.len() <= 6 + 600 / 25, "{}", calls.len());
+    }
+
+    #[test]
+    fn provider_calls_stay_bounded_whatever_the_tokens_config_and_clock() {
+        let mut rng = 0x5eed_u64;
+        let mut pick = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for case in 0..400 {
+            let lifetimes = [0, 1, 500, 5_000, 9_999, 10_000, 60_000, 3_600_000, 1 + pick(7_200_000)];
+            let margins = [0, 1_000, 10_000, 60_000, pick(120_000)];
+            let intervals = [100, 1_000, 50_000, 3_600_000, 100 + pick(100_000)];
+            let skews = [-600_000, 0, 600_000, pick(1_200_000) as i64 - 600_000];
+            let jumps = [0, 600_000, -600_000, 3_600_000];
+            let lifetime = lifetimes[pick(lifetimes.len() as u64) as usize];
+            let policy = policy(
+                intervals[pick(intervals.len() as u64) as usize],
+                margins[pick(margins.len() as u64) as usize],
+            );
+            let mode = pick(4) as u8;
+            let skew = skews[pick(skews.len() as u64) as usize];
+            let poll = [0, 150, 1_000][pick(3) as usize];
+            let jump = jumps[pick(jumps.len() as u64) as usize];
+            let mut s = Session::new(policy, case);
+            let gap = s.min_gap();
+            let duration = 600_000;
+            let calls = run(&mut s, &mut provider(mode, lifetime, skew), duration, poll, jump);
+            // The scheduler cannot out-run its gap, and page requests meet either a usable
+            // token or a closed provider: whatever the mix, a 10 s window holds at most two
+            // calls per gap plus two per page request that found the provider open.
+            let bound = 2 * (10_000 / gap as usize + 1) + 2 * (10_000 / 500 + 1);
+            let mut times: Vec<Millis> = calls.iter().map(|(t, _)| *t).collect();
+            times.sort_unstable();
+            let mut first = 0;
+            for (last, t) in times.iter().enumerate() {
+                while times[first] + 10_000 <= *t {
+                    first += 1;
+                }
+                let in_window = last - first + 1;
+                assert!(
+                    in_window <= bound,
+                    "case {case}: {in_window} calls in 10 s (bound {bound}); lifetime {lifetime} {policy:?} mode {mode} skew {skew} poll {poll} jump {jump}"
+                );
+            }
+        }
     }
 }

@@ -26,10 +26,13 @@ impl From<Error> for JsValue {
 pub enum Failure {
     /// A session-keeper error.
     Session(Error),
-    /// `fetch` itself failed (offline, DNS, CORS); holds fetch's own error as the cause.
+    /// `fetch` itself failed (offline, DNS, CORS) or threw; holds fetch's own error as the
+    /// cause.
     Network(JsValue),
-    /// Passed through unchanged: the caller's abort, or fetch's TypeError for bad input.
-    Js(JsValue),
+    /// The caller aborted: rejected with the caller's own reason, unchanged, as fetch does.
+    Aborted(JsValue),
+    /// `input`/`init` that fetch would refuse: a `config` error with the `TypeError` as cause.
+    Input(JsValue),
 }
 
 impl Failure {
@@ -38,7 +41,7 @@ impl Failure {
         match self {
             Failure::Network(_) => true,
             Failure::Session(e) => e.code == ErrorCode::Timeout,
-            Failure::Js(_) => false,
+            Failure::Aborted(_) | Failure::Input(_) => false,
         }
     }
 
@@ -47,22 +50,18 @@ impl Failure {
         match self {
             Failure::Session(e) => e,
             Failure::Network(_) => Error::new(ErrorCode::Network, NETWORK_MESSAGE),
-            Failure::Js(_) => Error::new(ErrorCode::BadResponse, "the request could not be made"),
+            Failure::Aborted(_) => Error::new(ErrorCode::BadResponse, "the request was aborted"),
+            Failure::Input(_) => Error::new(ErrorCode::Config, INPUT_MESSAGE),
         }
     }
 }
 
 const NETWORK_MESSAGE: &str = "fetch failed (offline, DNS, CORS or a refused connection)";
+const INPUT_MESSAGE: &str = "fetchWithAuth got an input or init that fetch cannot use";
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure::Session(error)
-    }
-}
-
-impl From<JsValue> for Failure {
-    fn from(value: JsValue) -> Self {
-        Failure::Js(value)
     }
 }
 
@@ -73,7 +72,10 @@ impl From<Failure> for JsValue {
             Failure::Network(cause) => {
                 SessionError::new(ErrorCode::Network.as_str(), NETWORK_MESSAGE, &cause).into()
             }
-            Failure::Js(value) => value,
+            Failure::Aborted(reason) => reason,
+            Failure::Input(cause) => {
+                SessionError::new(ErrorCode::Config.as_str(), INPUT_MESSAGE, &cause).into()
+            }
         }
     }
 }

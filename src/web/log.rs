@@ -2,8 +2,25 @@
 //!
 //! Callers pass fixed text only. No function here accepts a token, and no message is built
 //! from a value the page or the provider handed in.
+//!
+//! The console is imported with `catch`: some test setups and monitoring wrappers make
+//! `console.warn` throw, and an exception escaping a Rust frame would leave a `RefCell`
+//! borrowed and trap the module on the next poll. A console that throws (or is missing)
+//! only loses the line.
 
-use web_sys::console;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = console, js_name = debug)]
+    fn console_debug(line: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_namespace = console, js_name = info)]
+    fn console_info(line: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_namespace = console, js_name = warn)]
+    fn console_warn(line: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_namespace = console, js_name = error)]
+    fn console_error(line: &str) -> Result<(), JsValue>;
+}
 
 /// How much to log; everything below the level is dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,13 +63,12 @@ impl Logger {
         let line = std::iter::once("[session-keeper] ")
             .chain(parts.iter().copied())
             .collect::<String>();
-        let line = wasm_bindgen::JsValue::from_str(&line);
-        match level {
-            Level::Debug => console::debug_1(&line),
-            Level::Info => console::info_1(&line),
-            Level::Warn => console::warn_1(&line),
-            _ => console::error_1(&line),
-        }
+        let _ = match level {
+            Level::Debug => console_debug(&line),
+            Level::Info => console_info(&line),
+            Level::Warn => console_warn(&line),
+            _ => console_error(&line),
+        };
     }
 
     /// Logs at debug level; `parts` are concatenated.

@@ -8,21 +8,20 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{BroadcastChannel, MessageEvent, Response};
+use web_sys::Response;
 
 mod credits;
 mod recovery;
 mod stability;
 
+use super::channel::TabChannel;
 use super::config::Config;
-use super::deadline::within;
+use super::deadline::{within, Timer};
 use super::error::Failure;
 use super::events::{detail, Events};
-use super::jwt::read_claims;
 use super::lifecycle::Lifecycle;
 use super::log::Logger;
 use super::provider::Following;
@@ -30,19 +29,15 @@ use super::request::{wants_refresh, Prepared};
 use super::storage::Mirror;
 use super::{now, promise, random_seed, spawn};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::policy::MAX_TIMER_MS;
+use crate::core::jwt::claims;
 use crate::core::session::{
     Answer, Generation, Halt, Need, Reason, RefreshId, RefreshKind, Refreshed, Session, Step,
     Token,
 };
 use crate::core::Millis;
 
-/// Other tabs of the origin hear about sign-outs on this channel.
-const CHANNEL: &str = "session-keeper";
+/// What other tabs of the origin hear when this one signs out.
 const SIGN_OUT_MESSAGE: &str = "signOut";
-
-/// The cross-tab channel and the handler it calls, dropped together.
-type Channel = (BroadcastChannel, Closure<dyn FnMut(MessageEvent)>);
 
 /// The shared state of one session.
 pub struct Inner {
@@ -54,9 +49,11 @@ pub struct Inner {
     /// The provider call in flight; joiners await this same promise (single flight).
     inflight: RefCell<Option<(RefreshId, Promise)>>,
     /// The refresh timer; replacing or dropping it cancels it.
-    timer: RefCell<Option<Timeout>>,
+    timer: RefCell<Option<Timer>>,
     lifecycle: RefCell<Option<Lifecycle>>,
-    channel: RefCell<Option<Channel>>,
+    /// Shared (`Rc`) so it can be cloned out of the cell before posting: no borrow is held
+    /// across the call into JS.
+    channel: RefCell<Option<Rc<TabChannel>>>,
     /// The provider's push subscription (`subscribe`), released by `stop()` and `free()`.
     following: RefCell<Option<Following>>,
     /// The `updateCredits()` run in flight; overlapping calls share it.
@@ -171,7 +168,7 @@ impl Inner {
             Ok(Ok(value)) if value.is_null() || value.is_undefined() => Ok(None),
             Ok(Ok(value)) => match value.as_string() {
                 Some(token) => Ok(Some(Answer {
-                    claims: read_claims(&token),
+                    claims: claims(&token),
                     token,
                 })),
                 None => Err(Error::new(
@@ -189,10 +186,24 @@ impl Inner {
                 expires_at,
                 unreadable,
                 signed_in,
+                short_lifetime,
                 ..
             } => {
-                if let Some(current) = self.core.borrow().current_token() {
+                // Cloned first: no borrow is held across a call into JS (storage, console,
+                // listeners), which may call back into the manager.
+                let current = self.core.borrow().current_token().cloned();
+                if let Some(current) = current {
                     self.mirror.write(current.expose(), &self.log);
+                }
+                if let Some(lifetime) = short_lifetime {
+                    let margin = self.config.policy.expiry_margin_ms;
+                    self.log.warn(&[
+                        "token lifetime ",
+                        &decimal(lifetime),
+                        " ms is not longer than expiryMarginMs ",
+                        &decimal(margin),
+                        " ms, so no token can be sent; lower expiryMarginMs (refreshes back off meanwhile)",
+                    ]);
                 }
                 if let Some(problem) = unreadable {
                     self.log.debug(&[
@@ -341,7 +352,7 @@ impl Inner {
             .token_or_expire(Need::after_rejection(generation))
             .await?;
         if let Some(reason) = request.aborted() {
-            return Err(Failure::Js(reason));
+            return Err(Failure::Aborted(reason));
         }
         let retried = request
             .send(&self.config.fetch, Some(token.expose()), timeout)
@@ -401,39 +412,51 @@ impl Inner {
     /// `stop()`: cancels the timer, removes the listeners, unsubscribes from the provider.
     pub fn stop(&self) {
         self.halt();
-        // Taken out first: the provider's unsubscribe may call back into the manager.
-        let following = self.following.borrow_mut().take();
-        drop(following);
+        // The provider's unsubscribe may call back into the manager.
+        drop(take(&self.following));
     }
 
     /// Stops scheduled refresh and the lifecycle listeners; the provider stays followed.
     fn halt(&self) {
         self.core.borrow_mut().stop();
-        self.timer.borrow_mut().take();
-        self.lifecycle.borrow_mut().take();
+        drop(take(&self.timer));
+        drop(take(&self.lifecycle));
     }
 
-    /// Refreshes now if due (the timer fired, or the tab slept past it); otherwise re-arms.
+    /// The timer fired, or the tab woke up: refreshes now if due, otherwise re-arms.
     fn wake(self: &Rc<Self>) {
-        let at = now();
-        if !self.core.borrow().is_due(at) {
-            return self.reschedule();
-        }
-        self.refresh_detached(Need::scheduled(at));
+        self.reschedule();
     }
 
-    /// Arms the one refresh timer for the core's next wake-up (dropping the old one clears it).
+    /// Follows the core's next wake-up: refreshes at once when it has already passed (a
+    /// timer is never armed in the past), otherwise arms the one refresh timer (dropping
+    /// the old one clears it). The core moves its wake-up past every provider call by its
+    /// minimum gap, and past every failure window, so this cannot spin.
     fn reschedule(self: &Rc<Self>) {
         let next = self.core.borrow().next_wake();
-        let timer = next.map(|at| {
-            let delay = at.saturating_sub(now()).min(MAX_TIMER_MS) as u32;
-            let weak: Weak<Inner> = Rc::downgrade(self);
-            Timeout::new(delay, move || {
-                if let Some(inner) = weak.upgrade() {
-                    inner.wake();
-                }
-            })
+        let at = now();
+        drop(take(&self.timer));
+        let Some(due) = next else { return };
+        if due <= at {
+            let inner = Rc::clone(self);
+            return spawn(async move {
+                let _ = inner.token_for(Need::scheduled(at)).await;
+                // A scheduled attempt that ends without a provider call (the provider is
+                // closed for a failure window) re-arms here; one that calls re-arms when
+                // its refresh finishes, and again here.
+                inner.reschedule();
+            });
+        }
+        let weak: Weak<Inner> = Rc::downgrade(self);
+        let timer = Timer::new(due - at, move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.wake();
+            }
         });
+        if timer.is_none() {
+            self.log
+                .warn(&["setTimeout refused; refreshing on page wake-ups and requests only"]);
+        }
         *self.timer.borrow_mut() = timer;
     }
 
@@ -443,9 +466,9 @@ impl Inner {
     pub fn sign_out(self: &Rc<Self>) {
         self.halt();
         self.forget();
-        let channel = self.channel.borrow().as_ref().map(|(c, _)| c.clone());
+        let channel = self.channel.borrow().clone();
         if let Some(channel) = channel {
-            let _ = channel.post_message(&JsValue::from_str(SIGN_OUT_MESSAGE));
+            channel.post(SIGN_OUT_MESSAGE);
         }
     }
 
@@ -499,7 +522,7 @@ impl Inner {
             return;
         };
         let answer = Answer {
-            claims: read_claims(&token),
+            claims: claims(&token),
             token,
         };
         let outcome = self.core.borrow_mut().pushed(now(), answer);
@@ -516,13 +539,10 @@ impl Inner {
     }
 
     fn listen_to_other_tabs(self: &Rc<Self>) {
-        let Ok(channel) = BroadcastChannel::new(CHANNEL) else {
-            return;
-        };
         let weak = Rc::downgrade(self);
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let channel = TabChannel::open(move |message| {
             let Some(inner) = weak.upgrade() else { return };
-            if event.data().as_string().as_deref() == Some(SIGN_OUT_MESSAGE) {
+            if message == SIGN_OUT_MESSAGE {
                 let was_authenticated = inner.core.borrow().current_token().is_some();
                 inner.forget();
                 if was_authenticated {
@@ -530,18 +550,26 @@ impl Inner {
                 }
             }
         });
-        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        *self.channel.borrow_mut() = Some((channel, on_message));
+        *self.channel.borrow_mut() = channel.map(Rc::new);
     }
 
     /// Tears everything down (`free()`): timer, listeners, channel.
     pub fn shutdown(&self) {
         self.stop();
-        if let Some((channel, _closure)) = self.channel.borrow_mut().take() {
-            channel.set_onmessage(None);
-            channel.close();
-        }
+        drop(take(&self.channel));
     }
+}
+
+/// Empties a slot. The value is dropped (clearing a timer, removing listeners, calling the
+/// provider's unsubscribe) by the caller, after the borrow has ended: no `RefCell` borrow is
+/// ever held across a call into JavaScript, which may call back into the manager.
+fn take<T>(slot: &RefCell<Option<T>>) -> Option<T> {
+    slot.borrow_mut().take()
+}
+
+/// `n` in decimal digits, for log lines (no `core::fmt` in the module).
+fn decimal(n: Millis) -> String {
+    crate::core::recovery::format_stamp(n)
 }
 
 /// An expiry for `tokenExpiresAt` and event details: ms since the epoch, or `null` (never

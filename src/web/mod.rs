@@ -2,11 +2,11 @@
 //! events. Every closure here is owned, every timer is cancelled on drop, and every wait on
 //! JavaScript has a deadline.
 
+pub mod channel;
 pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod events;
-pub mod jwt;
 pub mod lifecycle;
 pub mod log;
 pub mod manager;

@@ -5,8 +5,12 @@
 //! method, URL, headers and body, whatever the body type. The one exception is a
 //! `ReadableStream` body: cloning would buffer the whole stream in memory, so such a request
 //! is sent once and not retried.
+//!
+//! The request carries the manager's own `AbortSignal` (the request timeout); the caller's
+//! signal is forwarded into it by `js/signal.js`. That works in every browser of the
+//! baseline, where `AbortSignal.any` does not (Safari < 17.4, Firefox < 124, Chrome < 116).
 
-use js_sys::{Array, Function, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, ReadableStream, Request, RequestInit, Response, Url};
@@ -14,6 +18,7 @@ use web_sys::{AbortController, AbortSignal, ReadableStream, Request, RequestInit
 use super::deadline::within;
 use super::error::Failure;
 use crate::core::error::{Error, ErrorCode};
+use crate::core::refusal::asks_for_refresh;
 use crate::core::Millis;
 
 #[wasm_bindgen]
@@ -26,6 +31,13 @@ extern "C" {
     fn new(input: &JsValue, init: &JsValue) -> Result<LooseRequest, JsValue>;
 }
 
+#[wasm_bindgen(module = "/js/signal.js")]
+extern "C" {
+    /// Aborts `to` with `from`'s reason when `from` aborts; returns the function that stops.
+    #[wasm_bindgen(catch)]
+    fn follow(from: &AbortSignal, to: &AbortController) -> Result<Function, JsValue>;
+}
+
 /// `new Request(input, init)` for anything fetch accepts (string, URL or Request).
 fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
     LooseRequest::new(input, init).map(Into::into)
@@ -34,38 +46,43 @@ fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
 /// A request ready to be sent one or more times.
 pub struct Prepared {
     base: Request,
-    /// Aborts the request on timeout. Its signal is combined with the caller's, so the
-    /// caller's own abort still works on every attempt.
+    /// The caller's own signal (the one `input`/`init` carried).
+    caller: AbortSignal,
+    /// Aborts the request on timeout, or when the caller's signal aborts.
     timeout: AbortController,
+    /// Stops forwarding the caller's abort; called on drop.
+    unfollow: Option<Function>,
     /// False for `ReadableStream` bodies, which are sent once and never retried.
     pub replayable: bool,
 }
 
 impl Prepared {
-    /// Builds the request exactly as fetch would; a bad `input`/`init` throws fetch's own
-    /// TypeError.
-    pub fn new(input: &JsValue, init: &JsValue) -> Result<Prepared, JsValue> {
-        let request = new_request(input, init)?;
+    /// Builds the request exactly as fetch would. An `input`/`init` that fetch would refuse
+    /// is a `config` failure whose cause is the `TypeError`.
+    pub fn new(input: &JsValue, init: &JsValue) -> Result<Prepared, Failure> {
+        let request = new_request(input, init).map_err(Failure::Input)?;
         let stream_body = init.is_object()
             && Reflect::get(init, &JsValue::from_str("body"))
                 .is_ok_and(|b| b.is_instance_of::<ReadableStream>());
-        let timeout = AbortController::new()?;
+        let timeout = AbortController::new().map_err(Failure::Input)?;
         let with_signal = RequestInit::new();
-        with_signal.set_signal(Some(&AbortSignal::any(&Array::of2(
-            &request.signal(),
-            &timeout.signal(),
-        ))));
+        with_signal.set_signal(Some(&timeout.signal()));
         if stream_body {
             Reflect::set(
                 &with_signal,
                 &JsValue::from_str("duplex"),
                 &JsValue::from_str("half"),
-            )?;
+            )
+            .map_err(Failure::Input)?;
         }
-        let base = new_request(&request, &with_signal)?;
+        let base = new_request(&request, &with_signal).map_err(Failure::Input)?;
+        let caller = request.signal();
+        let unfollow = follow(&caller, &timeout).ok();
         Ok(Prepared {
             base,
+            caller,
             timeout,
+            unfollow,
             replayable: !stream_body,
         })
     }
@@ -83,12 +100,12 @@ impl Prepared {
 
     /// The caller's abort reason, if the caller has aborted.
     pub fn aborted(&self) -> Option<JsValue> {
-        let signal = self.base.signal();
-        (signal.aborted() && !self.timeout.signal().aborted()).then(|| signal.reason())
+        self.caller.aborted().then(|| self.caller.reason())
     }
 
     /// Sends one attempt with `Authorization: Bearer <token>` (or unchanged when `token` is
     /// `None`). Waits at most `timeout_ms`, then aborts the request and fails with `timeout`.
+    /// The caller's abort rejects with the caller's own reason, as fetch does.
     pub async fn send(
         &self,
         fetch: &Function,
@@ -97,18 +114,26 @@ impl Prepared {
     ) -> Result<Response, Failure> {
         // `Request::clone` tees the body for a replay; a stream body is sent as the one instance.
         let attempt = if self.replayable {
-            self.base.clone()?
+            self.base.clone().map_err(Failure::Input)?
         } else {
             Clone::clone(&self.base)
         };
         if let Some(token) = token {
             attempt
                 .headers()
-                .set("Authorization", &["Bearer ", token].concat())?;
+                .set("Authorization", &["Bearer ", token].concat())
+                .map_err(Failure::Input)?;
         }
-        let returned = fetch.call1(&JsValue::UNDEFINED, &attempt)?;
+        // A fetch that throws synchronously failed like one that rejects.
+        let returned = match fetch.call1(&JsValue::UNDEFINED, &attempt) {
+            Ok(returned) => returned,
+            Err(error) => return Err(self.failed(error)),
+        };
         match within(timeout_ms, JsFuture::from(Promise::resolve(&returned))).await {
             Err(_) => {
+                if let Some(reason) = self.aborted() {
+                    return Err(Failure::Aborted(reason));
+                }
                 self.timeout.abort();
                 Err(Error::new(
                     ErrorCode::Timeout,
@@ -116,8 +141,7 @@ impl Prepared {
                 )
                 .into())
             }
-            Ok(Err(error)) if is_abort(&error) => Err(Failure::Js(error)),
-            Ok(Err(error)) => Err(Failure::Network(error)),
+            Ok(Err(error)) => Err(self.failed(error)),
             Ok(Ok(value)) => value.dyn_into::<Response>().map_err(|_| {
                 Error::new(
                     ErrorCode::Network,
@@ -127,42 +151,46 @@ impl Prepared {
             }),
         }
     }
-}
 
-/// The caller's own abort is passed through unchanged, as fetch would.
-fn is_abort(error: &JsValue) -> bool {
-    Reflect::get(error, &JsValue::from_str("name"))
-        .ok()
-        .and_then(|n| n.as_string())
-        .is_some_and(|n| n == "AbortError")
-}
-
-/// Whether a response asks for a new token: any 401, or a 403 whose JSON body says
-/// `requires_refresh: true` (plain or wrapped in `detail`).
-pub async fn wants_refresh(response: &Response, timeout_ms: Millis) -> bool {
-    match response.status() {
-        401 => true,
-        403 => {
-            let Ok(copy) = response.clone() else {
-                return false;
-            };
-            let Ok(json) = copy.json() else { return false };
-            match within(timeout_ms, JsFuture::from(json)).await {
-                Ok(Ok(body)) => requires_refresh(&body),
-                _ => false,
-            }
+    /// Why fetch failed: the caller's abort (with the caller's own reason), or the network.
+    fn failed(&self, error: JsValue) -> Failure {
+        match self.aborted() {
+            Some(reason) => Failure::Aborted(reason),
+            None => Failure::Network(error),
         }
-        _ => false,
     }
 }
 
-fn requires_refresh(body: &JsValue) -> bool {
-    let flag = |v: &JsValue| {
-        Reflect::get(v, &JsValue::from_str("requires_refresh"))
-            .is_ok_and(|f| f.as_bool() == Some(true))
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if let Some(unfollow) = self.unfollow.take() {
+            let _ = unfollow.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// Whether a response asks for a new token: any 401, or a 403 whose JSON body says
+/// `requires_refresh: true` (plain or wrapped in `detail`). The body is read from a clone,
+/// so the caller still gets it; the core reads it (`core::refusal`).
+pub async fn wants_refresh(response: &Response, timeout_ms: Millis) -> bool {
+    let status = response.status();
+    if status != 403 {
+        return asks_for_refresh(status, "");
+    }
+    let Ok(copy) = response.clone() else {
+        return false;
     };
-    body.is_object()
-        && (flag(body)
-            || Reflect::get(body, &JsValue::from_str("detail"))
-                .is_ok_and(|d| d.is_object() && flag(&d)))
+    body_text(&copy, timeout_ms)
+        .await
+        .is_some_and(|body| asks_for_refresh(status, &body))
+}
+
+/// A response's body as text, read within `timeout_ms`; `None` if it cannot be.
+pub async fn body_text(response: &Response, timeout_ms: Millis) -> Option<String> {
+    let text = response.text().ok()?;
+    within(timeout_ms, JsFuture::from(text))
+        .await
+        .ok()?
+        .ok()?
+        .as_string()
 }

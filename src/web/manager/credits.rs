@@ -7,20 +7,21 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Response, Window};
 
 use super::Inner;
 use crate::core::credits::{
-    is_transient_status, read_credits, retry_after_ms, with_refresh, CreditsRetry, Next, Reading,
+    is_transient_status, read_credits_body, retry_after_ms, with_refresh, CreditsRetry, Next, Reading,
 };
 use crate::core::error::{Error, ErrorCode};
 use crate::core::stability::{DEFAULT_INTERVAL_MS, DEFAULT_MAX_WAIT_MS};
 use crate::core::Millis;
 use crate::web::deadline::{sleep, within};
 use crate::web::events::detail;
+use crate::web::request::body_text;
 use crate::web::{now, promise, random_seed};
 
 impl Inner {
@@ -206,16 +207,7 @@ fn retry_after(response: &Response) -> Option<Millis> {
 }
 
 /// The credits number in a JSON body (`{"credits": n}` or `{"success": true, "credits": n}`),
-/// read within `timeout_ms`.
+/// read within `timeout_ms` and parsed by the core.
 pub(super) async fn credits_in(response: &Response, timeout_ms: Millis) -> Option<f64> {
-    let json = response.json().ok()?;
-    let body = within(timeout_ms, JsFuture::from(json)).await.ok()?.ok()?;
-    if !body.is_object() {
-        return None;
-    }
-    let field = |name: &str| Reflect::get(&body, &JsValue::from_str(name)).ok();
-    read_credits(
-        field("credits").and_then(|v| v.as_f64()),
-        field("success").and_then(|v| v.as_bool()),
-    )
+    read_credits_body(&body_text(response, timeout_ms).await?)
 }

@@ -57,10 +57,14 @@ impl Inner {
             Verdict::AskProvider => {
                 let _ = within(limit(), Box::pin(self.token_for(Need::scheduled(now())))).await;
             }
-            Verdict::SyncMirror => match self.core.borrow().current_token() {
-                Some(token) => self.mirror.write(token.expose(), &self.log),
-                None => self.mirror.clear(&self.log),
-            },
+            Verdict::SyncMirror => {
+                // Cloned out first: no borrow across the storage call.
+                let token = self.core.borrow().current_token().cloned();
+                match token {
+                    Some(token) => self.mirror.write(token.expose(), &self.log),
+                    None => self.mirror.clear(&self.log),
+                }
+            }
         }
         sample(self).verdict() == Verdict::Agreed
     }
