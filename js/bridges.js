@@ -1,9 +1,10 @@
-// Adapters from the Clerk and Supabase browser clients to session-keeper's TokenProvider.
+// Adapters from the Clerk and Supabase browser clients to session-keeper's TokenProvider,
+// and installGlobal's template globals.
 // Duck-typed: neither SDK is a dependency; anything with the documented shape works.
 // Plain JS on purpose: each method is a one-line delegation whose promise the manager
 // already bounds by tokenTimeoutMs, and the functions must be the object's own properties
 // so that `{ ...supabaseTokenProvider(supabase), loginUrl }` keeps them.
-import { SessionError } from './session-error.js';
+import { SessionError } from './runtime.js';
 
 const isFunction = (value) => typeof value === 'function';
 const configError = (message) => new SessionError('config', message);
@@ -67,4 +68,17 @@ export function supabaseProvider(client) {
       return () => data.subscription.unsubscribe();
     },
   };
+}
+
+// installGlobal(): the functions server-rendered templates call as globals, bound to one
+// manager. A second call stops the previous manager, so a template can re-install safely.
+const GLOBALS = ['fetchWithAuth', 'triggerSessionRecoveryCheck', 'updateCredits', 'waitForAuthStability'];
+
+export function install(manager) {
+  const previous = globalThis.sessionKeeper;
+  if (previous && previous !== manager) previous.stop();
+  globalThis.sessionKeeper = manager;
+  for (const name of GLOBALS) globalThis[name] = manager[name].bind(manager);
+  // Module scripts load asynchronously: templates can wait for this instead of polling.
+  globalThis.dispatchEvent?.(new CustomEvent('session-keeper-ready', { detail: manager }));
 }

@@ -14,7 +14,7 @@ types=pkg/session_keeper.d.ts
 # 1. SessionError lives in a JS snippet (it must extend Error) and wasm-bindgen cannot
 #    re-export a snippet's class, so the package exports it here. Its declaration is in
 #    js/api.d.ts.
-error_module=$(cd pkg && ls snippets/*/js/session-error.js)
+error_module=$(cd pkg && ls snippets/*/js/runtime.js)
 printf "export { SessionError } from './%s';\n" "$error_module" >> "$glue"
 
 # 2. Minify the glue and the snippets (the bridges, installGlobal, SessionError); exported

@@ -21,7 +21,7 @@ extern "C" {
     pub fn supabase_token_provider(client: &JsValue) -> Result<JsValue, JsValue>;
 }
 
-#[wasm_bindgen(module = "/js/global.js")]
+#[wasm_bindgen(module = "/js/bridges.js")]
 extern "C" {
     /// Binds the template globals (`window.fetchWithAuth`, …) to `manager`. Caught: the
     /// previous `window.sessionKeeper` belongs to the page and may be anything.

@@ -4,7 +4,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::error::{Error, ErrorCode};
 
-#[wasm_bindgen(module = "/js/session-error.js")]
+#[wasm_bindgen(module = "/js/runtime.js")]
 extern "C" {
     /// `class SessionError extends Error` with a stable `code`.
     #[wasm_bindgen(extends = js_sys::Error)]

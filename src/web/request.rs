@@ -7,7 +7,7 @@
 //! is sent once and not retried.
 //!
 //! The request carries the manager's own `AbortSignal` (the request timeout); the caller's
-//! signal is forwarded into it by `js/signal.js`. That works in every browser of the
+//! signal is forwarded into it by `follow` in `js/runtime.js`. That works in every browser of the
 //! baseline, where `AbortSignal.any` does not (Safari < 17.4, Firefox < 124, Chrome < 116).
 
 use js_sys::{Function, Promise, Reflect};
@@ -31,7 +31,7 @@ extern "C" {
     fn new(input: &JsValue, init: &JsValue) -> Result<LooseRequest, JsValue>;
 }
 
-#[wasm_bindgen(module = "/js/signal.js")]
+#[wasm_bindgen(module = "/js/runtime.js")]
 extern "C" {
     /// Aborts `to` with `from`'s reason when `from` aborts; returns the function that stops.
     #[wasm_bindgen(catch)]
