@@ -5,11 +5,18 @@ export const LEAK_MARK = 'LEAKMARK';
 const enc = (obj) => btoa(JSON.stringify(obj)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 let minted = 0;
 
-/** A JWT-shaped token living `lifetimeMs` (fractional exp keeps ms precision). */
-export function jwt(lifetimeMs, iatShiftMs = 0) {
+/**
+ * A JWT-shaped token living `lifetimeMs` (fractional exp keeps ms precision). `iatShiftMs`
+ * and `expShiftMs` move the claims off the page clock (an issuer clock that is skewed).
+ * `wholeSeconds` issues whole-second claims (iat = the current second, exp = iat + lifetime),
+ * so `exp - iat` is exactly `lifetimeMs` when that is a multiple of 1000.
+ */
+export function jwt(lifetimeMs, iatShiftMs = 0, expShiftMs = 0, wholeSeconds = false) {
   const now = Date.now();
   minted += 1;
-  const payload = { sub: 'user-1', iat: (now + iatShiftMs) / 1000, exp: (now + lifetimeMs) / 1000 };
+  const payload = wholeSeconds
+    ? { sub: 'user-1', iat: Math.floor((now + iatShiftMs) / 1000), exp: Math.floor((now + iatShiftMs) / 1000) + lifetimeMs / 1000 }
+    : { sub: 'user-1', iat: (now + iatShiftMs) / 1000, exp: (now + lifetimeMs + expShiftMs) / 1000 };
   return `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc(payload)}.${LEAK_MARK}${minted}`;
 }
 
@@ -26,6 +33,10 @@ export class Provider {
     this.sessionMode = 'true';
     this.sessionChecks = 0;
     this.checkSession = () => this.session();
+    // The issuer's clock minus the page's, applied to iat and exp of minted tokens.
+    this.skewMs = 0;
+    // Mint whole-second claims (exp - iat exactly the lifetime).
+    this.wholeSeconds = false;
   }
   /** `checkSession()`: modes true/false/hang/throw/reject. */
   session() {
@@ -46,6 +57,10 @@ export class Provider {
       case 'reject': return Promise.reject(new Error(`provider rejected ${this.token}`));
       case 'hang': return new Promise(() => {});
       case 'number': return 42;
+      case 'empty': return '';
+      case 'newline': return `${jwt(this.lifetimeMs)}\nX-Injected: 1`;
+      case 'object': return { token: jwt(this.lifetimeMs) };
+      case 'thenable': return { then() { throw new Error('thenable exploded'); } };
       case 'same': this.token ??= jwt(this.lifetimeMs); return this.token;
     }
     if (ctx.forceRefresh || !this.token || Date.now() >= this.expiresAt) this.mint();
@@ -53,7 +68,7 @@ export class Provider {
     return this.delayMs ? new Promise((r) => setTimeout(() => r(token), this.delayMs)) : Promise.resolve(token);
   }
   mint() {
-    this.token = jwt(this.lifetimeMs);
+    this.token = jwt(this.lifetimeMs, this.skewMs, this.skewMs, this.wholeSeconds);
     this.expiresAt = Date.now() + this.lifetimeMs;
     return this.token;
   }
@@ -127,11 +142,18 @@ export class Backend {
   hits(path) { return this.requests.filter((r) => new URL(r.url).pathname === path).length; }
   /** Milliseconds between request i and request j (negative indexes count from the end). */
   gap(i, j) { return this.at(j).at - this.at(i).at; }
-  /** Holds the next request until the returned function is called. */
+  /**
+   * Holds the next request until the returned function is called. Called before any request
+   * took the hold, that function withdraws it, so it cannot catch a later request.
+   */
   holdNext() {
     const slot = { resolve: null };
     this.held.push(slot);
-    return () => slot.resolve && slot.resolve();
+    return () => {
+      const waiting = this.held.indexOf(slot);
+      if (waiting >= 0) this.held.splice(waiting, 1);
+      if (slot.resolve) slot.resolve();
+    };
   }
   script(status, body, headers) { this.scripted.push({ status, body, headers: headers ?? {} }); }
   revoke(token) { this.revoked.add(token); }
@@ -183,13 +205,20 @@ export class Recorder {
 
 // Console tap: every line the library logs during the suite, to search for tokens.
 const lines = [];
+// The same lines with their console level, for the fault suite's per-test searches.
+const entries = [];
 let tapped = false;
 export function tapConsole() {
   if (tapped) return;
   tapped = true;
   for (const level of ['debug', 'info', 'warn', 'error', 'log']) {
     const original = console[level].bind(console);
-    console[level] = (...args) => { lines.push(args.map(String).join(' ')); original(...args); };
+    console[level] = (...args) => {
+      const line = args.map(String).join(' ');
+      lines.push(line);
+      entries.push({ level, line });
+      original(...args);
+    };
   }
 }
 export function loggedLines() { return lines.filter((l) => l.includes('[session-keeper]')).length; }
@@ -379,4 +408,299 @@ export function clearGlobals() {
   for (const name of ['sessionKeeper', 'fetchWithAuth', 'triggerSessionRecoveryCheck', 'updateCredits', 'waitForAuthStability']) {
     delete globalThis[name];
   }
+}
+
+// ----- the fault suites (tests/faults.rs, tests/faults_trap.rs) -----
+
+/**
+ * Resolves within `ms` with what `promise` did: `{ state: 'fulfilled', value }`,
+ * `{ state: 'rejected', reason }`, or `{ state: 'pending' }` when it had not settled by then.
+ * Never rejects, so a test can assert "every promise settles" without hanging.
+ */
+export function settleWithin(promise, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ state: 'pending' }), ms);
+    Promise.resolve(promise).then(
+      (value) => { clearTimeout(timer); resolve({ state: 'fulfilled', value }); },
+      (reason) => { clearTimeout(timer); resolve({ state: 'rejected', reason }); },
+    );
+  });
+}
+
+/** A short, token-free description of any value, for assertion messages. */
+export function describeValue(v) {
+  const redact = (text) => (String(text).includes(LEAK_MARK) ? '<a token>' : String(text));
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (typeof Response !== 'undefined' && v instanceof Response) return `Response ${v.status}`;
+  if (v?.name === 'SessionError') return `SessionError(${v.code}): ${redact(v.message)}${v.cause !== undefined ? ` [cause ${describeValue(v.cause)}]` : ''}`;
+  if (v instanceof Error || (typeof DOMException !== 'undefined' && v instanceof DOMException)) return `${v.name}: ${redact(v.message)}`;
+  if (typeof v === 'string') return JSON.stringify(redact(v));
+  if (typeof v === 'object') {
+    try { return redact(JSON.stringify(v)); } catch { return redact(Object.prototype.toString.call(v)); }
+  }
+  return redact(v);
+}
+
+// Page-wide trap detector: a trapped module shows up as an uncaught `RuntimeError:
+// unreachable` (a Rust panic, often a RefCell left borrowed by an earlier JS exception) or a
+// wasm-bindgen "recursive use of an object" error, in a window `error` event, an
+// `unhandledrejection` or a console.error line. Every other uncaught error is kept too
+// (`uncaughtSince`): a JS exception that escaped a Rust frame without trapping yet.
+const TRAP = /RuntimeError|unreachable|recursive use/;
+const traps = [];
+const uncaught = [];
+let watching = false;
+function noteTrap(text) {
+  if (!TRAP.test(text)) return;
+  // The first line, and the few stack frames that say where (RefCell, session_keeper).
+  const [head, ...rest] = text.split('\n');
+  const frames = rest
+    .map((l) => l.trim().replace(/^at \S+?\.wasm\./, 'at ').replace(/ \(http[^)]*\)$/, ''))
+    .filter((l) => /cell|session_keeper|borrow|recursive/.test(l))
+    .slice(0, 4);
+  const short = [head.trim(), ...frames].join(' | ');
+  traps.push(short.includes(LEAK_MARK) ? '<text with a token>' : short);
+}
+/** Installs the detector once; later calls do nothing. */
+export function watchTraps() {
+  if (watching) return;
+  watching = true;
+  window.addEventListener('error', (e) => {
+    const text = `uncaught: ${e.message ?? ''} ${e.error?.stack ?? ''}`;
+    uncaught.push(describeValue(e.error ?? e.message));
+    noteTrap(text);
+  });
+  window.addEventListener('unhandledrejection', (e) => {
+    const reason = e.reason;
+    const text = `unhandled rejection: ${reason?.name ?? ''}: ${reason?.message ?? reason} ${reason?.stack ?? ''}`;
+    // Rejections of promises a test chose not to await are not errors of the page.
+    if (reason?.name !== 'SessionError') uncaught.push(describeValue(reason));
+    noteTrap(text);
+  });
+  const original = console.error;
+  console.error = function (...args) {
+    noteTrap(args.map(String).join(' '));
+    return original.apply(this, args);
+  };
+}
+/** How many traps were seen so far on this page. */
+export function trapCount() { return traps.length; }
+/** Every trap text seen on this page, in order. */
+export function trapsSeen() { return traps.slice(); }
+/** The trap texts seen since `mark` (a `trapCount()`), joined; '' when none. */
+export function trapsSince(mark) { return traps.slice(mark).join('\n---\n'); }
+/** Uncaught errors (any kind) seen since `mark`, for reports; `uncaughtCount()` is the mark. */
+export function uncaughtCount() { return uncaught.length; }
+export function uncaughtSince(mark) { return uncaught.slice(mark).join(' | '); }
+
+/** Library lines logged so far (a mark for `loggedSince`). */
+export function logMark() { return entries.length; }
+/**
+ * Library lines logged since `mark` at `level` ('' for any) that contain every one of
+ * `needles`.
+ */
+export function loggedSince(mark, level, needles) {
+  return entries.slice(mark).filter((e) => e.line.includes('[session-keeper]')
+    && (!level || e.level === level)
+    && needles.every((n) => e.line.includes(n))).length;
+}
+
+// ----- hostile globals: each helper returns its undo -----
+
+/**
+ * Every console method throws. One exception: wasm-bindgen-test's own panic report
+ * ("panicked at …") still goes through. Its panic hook writes with console.error, and a
+ * hook that throws never returns, so every later panic on the page would abort without a
+ * message.
+ */
+export function breakConsole() {
+  const saved = {};
+  for (const method of ['debug', 'info', 'warn', 'error', 'log']) {
+    saved[method] = console[method];
+    console[method] = (...args) => {
+      if (method === 'error' && String(args[0]).startsWith('panicked at')) return saved.error(...args);
+      throw new Error(`console.${method} is broken`);
+    };
+  }
+  return () => { Object.assign(console, saved); };
+}
+
+/** `globalThis.console` is gone. */
+export function deleteConsole() {
+  const saved = globalThis.console;
+  delete globalThis.console;
+  return () => { globalThis.console = saved; };
+}
+
+function deleteStatic(owner, name) {
+  const saved = Object.getOwnPropertyDescriptor(owner, name);
+  delete owner[name];
+  return () => { if (saved) Object.defineProperty(owner, name, saved); };
+}
+/** Chrome < 116, Safari < 17.4, Firefox < 124. */
+export function deleteAbortSignalAny() { return deleteStatic(AbortSignal, 'any'); }
+/** Safari < 16, Chrome < 103. */
+export function deleteAbortSignalTimeout() { return deleteStatic(AbortSignal, 'timeout'); }
+/** Safari < 15.4. */
+export function deleteBroadcastChannel() { return deleteStatic(globalThis, 'BroadcastChannel'); }
+
+function replaceLocalStorage(get) {
+  const own = Object.getOwnPropertyDescriptor(window, 'localStorage');
+  Object.defineProperty(window, 'localStorage', { configurable: true, enumerable: true, get });
+  return () => {
+    if (own) Object.defineProperty(window, 'localStorage', own);
+    else delete window.localStorage;
+  };
+}
+/** Reading `window.localStorage` throws (sandboxed frame, storage disabled). */
+export function breakLocalStorageAccess() {
+  return replaceLocalStorage(() => { throw new DOMException('The document is sandboxed', 'SecurityError'); });
+}
+/** `window.localStorage` is null (some embedded webviews). */
+export function nullLocalStorage() { return replaceLocalStorage(() => null); }
+/** getItem, setItem and removeItem all throw. */
+export function breakStorageAll() {
+  const undoWrites = breakStorage();
+  const undoReads = breakStorageReads();
+  return () => { undoReads(); undoWrites(); };
+}
+/** Only setItem throws (QuotaExceededError), as when storage is full. */
+export function breakStorageQuota() {
+  const { setItem } = Storage.prototype;
+  Storage.prototype.setItem = function () { throw new DOMException('quota', 'QuotaExceededError'); };
+  return () => { Storage.prototype.setItem = setItem; };
+}
+
+/** One hostile global by name (see the helpers above); returns its undo. */
+export function hostile(name) {
+  const make = {
+    'console-throws': breakConsole,
+    'console-deleted': deleteConsole,
+    'abortsignal-any-deleted': deleteAbortSignalAny,
+    'abortsignal-timeout-deleted': deleteAbortSignalTimeout,
+    'broadcastchannel-deleted': deleteBroadcastChannel,
+    'localstorage-throws': breakLocalStorageAccess,
+    'localstorage-null': nullLocalStorage,
+    'storage-throws': breakStorageAll,
+    'storage-quota': breakStorageQuota,
+    'storage-reads-throw': breakStorageReads,
+  }[name];
+  if (!make) throw new Error(`no hostile global named ${name}`);
+  return make();
+}
+
+/** `Date.now` runs `offsetMs` ahead (a laptop that slept) until the returned undo runs. */
+export function shiftClock(offsetMs) {
+  const original = Date.now;
+  Date.now = () => original.call(Date) + offsetMs;
+  return () => { Date.now = original; };
+}
+
+/** Counts calls; pass `fn` as a callback (onSessionExpired). */
+export class Counter {
+  constructor() {
+    this.calls = 0;
+    this.fn = () => { this.calls += 1; };
+    this.callback = this.fn;
+  }
+  count() { return this.calls; }
+}
+
+/**
+ * Calls `object[name](...args)` and reports `{ threw, value }` instead of throwing, so a
+ * synchronous throw and a returned (possibly rejecting) promise can be told apart.
+ */
+export function attempt(object, name, args) {
+  try {
+    return { threw: false, value: object[name](...(args ?? [])) };
+  } catch (error) {
+    return { threw: true, value: error };
+  }
+}
+/** Reads `object[name]` (a getter) and reports `{ threw, value }`. */
+export function attemptGet(object, name) {
+  try {
+    return { threw: false, value: object[name] };
+  } catch (error) {
+    return { threw: true, value: error };
+  }
+}
+/** `Object.is(a, b)`: strict identity, for "rejects with exactly the caller's reason". */
+export function same(a, b) { return Object.is(a, b); }
+export function isPromise(v) { return v instanceof Promise; }
+
+/** An `AbortSignal.timeout(ms)`, taken before any test deletes it. */
+const nativeTimeout = AbortSignal.timeout?.bind(AbortSignal);
+export function timeoutSignal(ms) { return nativeTimeout(ms); }
+/** `controller.abort(reason)`. */
+export function abortWith(controller, reason) { controller.abort(reason); }
+
+/** An injected fetch that throws synchronously; `error` is what it throws. */
+export class SyncThrowingFetch {
+  constructor() {
+    this.error = new TypeError('boom');
+    this.calls = 0;
+    this.fetch = () => { this.calls += 1; throw this.error; };
+  }
+}
+
+/**
+ * Listeners that call `manager[action]` once per event (the first time that event fires),
+ * keeping every promise they get back and every synchronous throw.
+ */
+export class Reentry {
+  constructor(action) {
+    this.action = action;
+    this.manager = null;
+    this.promises = [];
+    this.threw = [];
+    this.fired = [];
+  }
+  setManager(manager) { this.manager = manager; }
+  listener(name) {
+    return () => {
+      if (this.fired.includes(name) || !this.manager) return;
+      this.fired.push(name);
+      try {
+        const args = this.action === 'fetchWithAuth' ? [`/api/reentry/${name}`] : [];
+        const result = this.manager[this.action](...args);
+        if (result instanceof Promise) this.promises.push(result);
+      } catch (error) {
+        this.threw.push(`${name}: ${describeValue(error)}`);
+      }
+    };
+  }
+  /** Resolves once every promise the listeners got has settled. */
+  all() { return Promise.allSettled(this.promises); }
+  count() { return this.promises.length; }
+  threwText() { return this.threw.join('; '); }
+  firedText() { return this.fired.join(','); }
+}
+
+/**
+ * A getToken that calls back into the manager the first time it is asked (after
+ * `setManager`): `action` 'fetchWithAuth' or 'refreshToken'. It answers only once that
+ * inner call has settled, so the manager waits on itself until tokenTimeoutMs breaks it.
+ */
+export class ReentrantToken {
+  constructor(provider, action) {
+    this.provider = provider;
+    this.action = action;
+    this.manager = null;
+    this.inner = null;
+    this.entered = 0;
+    this.getToken = (ctx) => {
+      if (this.manager && this.entered === 0) {
+        this.entered += 1;
+        const inner = this.action === 'fetchWithAuth'
+          ? this.manager.fetchWithAuth('/api/inner')
+          : this.manager.refreshToken();
+        this.inner = inner;
+        return Promise.resolve(inner).then(() => provider.getToken(ctx), () => provider.getToken(ctx));
+      }
+      return provider.getToken(ctx);
+    };
+  }
+  setManager(manager) { this.manager = manager; }
 }

@@ -33,6 +33,12 @@ extern "C" {
     pub fn set_session_mode(this: &Provider, mode: &str);
     #[wasm_bindgen(method, getter = sessionChecks)]
     pub fn session_checks(this: &Provider) -> u32;
+    /// The issuer clock minus the page clock, applied to iat and exp of minted tokens.
+    #[wasm_bindgen(method, setter = skewMs)]
+    pub fn set_skew_ms(this: &Provider, ms: f64);
+    /// Mint whole-second claims, so `exp - iat` is exactly the lifetime.
+    #[wasm_bindgen(method, setter = wholeSeconds)]
+    pub fn set_whole_seconds(this: &Provider, on: bool);
 
     pub type Backend;
     #[wasm_bindgen(constructor)]
@@ -135,6 +141,102 @@ extern "C" {
     pub fn jwt(lifetime_ms: f64, iat_shift_ms: f64) -> String;
 }
 
+// ----- the fault suites (tests/faults.rs, tests/faults_trap.rs) -----
+#[wasm_bindgen(module = "/tests/support/harness.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = settleWithin)]
+    fn settle_within_js(promise: &JsValue, ms: u32) -> Promise;
+    /// A short, token-free description of any value.
+    #[wasm_bindgen(js_name = describeValue)]
+    pub fn describe_value(value: &JsValue) -> String;
+
+    #[wasm_bindgen(js_name = watchTraps)]
+    fn install_trap_detector();
+    #[wasm_bindgen(js_name = trapCount)]
+    fn trap_count() -> u32;
+    /// Every trap text seen on this page so far.
+    #[wasm_bindgen(js_name = trapsSeen)]
+    pub fn traps_seen() -> js_sys::Array;
+    #[wasm_bindgen(js_name = trapsSince)]
+    fn traps_since(mark: u32) -> String;
+    #[wasm_bindgen(js_name = uncaughtCount)]
+    fn uncaught_count() -> u32;
+    #[wasm_bindgen(js_name = uncaughtSince)]
+    fn uncaught_since(mark: u32) -> String;
+
+    #[wasm_bindgen(js_name = logMark)]
+    pub fn log_mark() -> u32;
+    #[wasm_bindgen(js_name = loggedSince)]
+    fn logged_since_js(mark: u32, level: &str, needles: &js_sys::Array) -> u32;
+
+    /// Applies one hostile global by name; returns its undo.
+    pub fn hostile(name: &str) -> Function;
+    /// `Date.now` runs `offset_ms` ahead until the returned undo runs.
+    #[wasm_bindgen(js_name = shiftClock)]
+    pub fn shift_clock(offset_ms: f64) -> Function;
+
+    pub type Counter;
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Counter;
+    /// The counting function (the JS `fn` property, also named `callback`).
+    #[wasm_bindgen(method, getter)]
+    pub fn callback(this: &Counter) -> JsValue;
+    #[wasm_bindgen(method)]
+    pub fn count(this: &Counter) -> u32;
+
+    fn attempt(object: &JsValue, name: &str, args: &js_sys::Array) -> JsValue;
+    #[wasm_bindgen(js_name = attemptGet)]
+    fn attempt_get(object: &JsValue, name: &str) -> JsValue;
+    /// `Object.is(a, b)`.
+    pub fn same(a: &JsValue, b: &JsValue) -> bool;
+    #[wasm_bindgen(js_name = isPromise)]
+    pub fn is_promise(value: &JsValue) -> bool;
+    /// `AbortSignal.timeout(ms)` (the native one, even after a test deleted it).
+    #[wasm_bindgen(js_name = timeoutSignal)]
+    pub fn timeout_signal(ms: u32) -> JsValue;
+    /// `controller.abort(reason)`.
+    #[wasm_bindgen(js_name = abortWith)]
+    pub fn abort_with(controller: &JsValue, reason: &JsValue);
+
+    pub type SyncThrowingFetch;
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> SyncThrowingFetch;
+    #[wasm_bindgen(method, getter)]
+    pub fn fetch(this: &SyncThrowingFetch) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    pub fn error(this: &SyncThrowingFetch) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    pub fn calls(this: &SyncThrowingFetch) -> u32;
+
+    pub type Reentry;
+    #[wasm_bindgen(constructor)]
+    pub fn new(action: &str) -> Reentry;
+    #[wasm_bindgen(method, js_name = setManager)]
+    pub fn set_manager(this: &Reentry, manager: &JsValue);
+    #[wasm_bindgen(method)]
+    pub fn listener(this: &Reentry, name: &str) -> JsValue;
+    #[wasm_bindgen(method)]
+    pub fn all(this: &Reentry) -> Promise;
+    #[wasm_bindgen(method)]
+    pub fn count(this: &Reentry) -> u32;
+    #[wasm_bindgen(method, js_name = threwText)]
+    pub fn threw_text(this: &Reentry) -> String;
+    #[wasm_bindgen(method, js_name = firedText)]
+    pub fn fired_text(this: &Reentry) -> String;
+
+    pub type ReentrantToken;
+    #[wasm_bindgen(constructor)]
+    pub fn new(provider: &Provider, action: &str) -> ReentrantToken;
+    #[wasm_bindgen(method, getter = getToken)]
+    pub fn get_token(this: &ReentrantToken) -> JsValue;
+    #[wasm_bindgen(method, js_name = setManager)]
+    pub fn set_manager(this: &ReentrantToken, manager: &JsValue);
+    #[wasm_bindgen(method, getter)]
+    pub fn inner(this: &ReentrantToken) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    pub fn entered(this: &ReentrantToken) -> u32;
+}
+
 pub const LEAK_MARK: &str = "LEAKMARK";
 
 /// A millisecond setting.
@@ -171,20 +273,64 @@ pub const ALL_EVENTS: [&str; 7] = [
 
 impl Rig {
     pub fn new(lifetime_ms: f64, extra: &[(&str, JsValue)]) -> Rig {
+        Rig::with(Provider::new(lifetime_ms), extra)
+    }
+
+    /// A rig around a provider the test set up first.
+    pub fn with(provider: Provider, extra: &[(&str, JsValue)]) -> Rig {
+        Rig::try_with(provider, extra).expect("valid config")
+    }
+
+    /// `Rig::new`, with the constructor's error returned instead of panicking.
+    pub fn try_new(lifetime_ms: f64, extra: &[(&str, JsValue)]) -> Result<Rig, JsValue> {
+        Rig::try_with(Provider::new(lifetime_ms), extra)
+    }
+
+    fn try_with(provider: Provider, extra: &[(&str, JsValue)]) -> Result<Rig, JsValue> {
         tap_console();
-        let provider = Provider::new(lifetime_ms);
+        install_trap_detector();
         let backend = Backend::new(&provider);
-        let manager =
-            SessionManager::new(config(&provider, &backend, &obj(extra))).expect("valid config");
+        let manager = SessionManager::new(config(&provider, &backend, &obj(extra)))?;
         let events = Recorder::new();
         for name in ALL_EVENTS {
             manager.on(name, events.listener(name)).unwrap();
         }
-        Rig {
+        Ok(Rig {
             provider,
             backend,
             manager,
             events,
+        })
+    }
+
+    /// Provider calls so far, plain and forced.
+    pub fn calls(&self) -> u32 {
+        self.provider.plain() + self.provider.forced()
+    }
+
+    /// `fetchWithAuth(url, init)`, waited for at most `ms`.
+    pub async fn fetch_within(&self, url: &str, init: &JsValue, ms: u32) -> Outcome {
+        settle_within(
+            self.manager
+                .fetch_with_auth(JsValue::from_str(url), init.clone()),
+            ms,
+        )
+        .await
+    }
+
+    /// `fetchWithAuth(url)`, waited for at most `ms`.
+    pub async fn get_within(&self, url: &str, ms: u32) -> Outcome {
+        self.fetch_within(url, &JsValue::UNDEFINED, ms).await
+    }
+
+    /// Hands the manager over to JavaScript (as a page holds it), for tests that call it
+    /// from JS: listeners and getTokens that re-enter it, and `free()`.
+    pub fn into_js(self) -> JsRig {
+        JsRig {
+            provider: self.provider,
+            backend: self.backend,
+            manager: JsValue::from(self.manager),
+            events: self.events,
         }
     }
 
@@ -211,7 +357,8 @@ impl Rig {
         token
     }
 
-    /// Asserts no token reached an event detail or a log line so far.
+    /// Asserts no token reached an event detail or a log line so far, and the module has
+    /// not trapped.
     pub fn assert_no_leaks(&self) {
         assert_eq!(
             self.events.leaks(),
@@ -219,7 +366,186 @@ impl Rig {
             "a token appeared in an event detail"
         );
         assert_eq!(logged_leaks(), 0, "a token appeared in a log line");
+        assert_no_trap();
     }
+}
+
+/// A rig whose manager JavaScript owns: every call goes through the JS API, as on a page.
+pub struct JsRig {
+    pub provider: Provider,
+    pub backend: Backend,
+    pub manager: JsValue,
+    pub events: Recorder,
+}
+
+/// What calling a method did: returned `Ok(value)` or threw `Err(error)` synchronously.
+pub type Attempt = Result<JsValue, JsValue>;
+
+impl JsRig {
+    /// `manager[name](...args)`, with a synchronous throw caught.
+    pub fn attempt(&self, name: &str, args: &[JsValue]) -> Attempt {
+        let report = attempt(&self.manager, name, &args.iter().collect());
+        let value = field(&report, "value");
+        if field(&report, "threw").is_truthy() {
+            Err(value)
+        } else {
+            Ok(value)
+        }
+    }
+
+    /// Reads the getter `name`, with a throw caught.
+    pub fn getter(&self, name: &str) -> Attempt {
+        let report = attempt_get(&self.manager, name);
+        let value = field(&report, "value");
+        if field(&report, "threw").is_truthy() {
+            Err(value)
+        } else {
+            Ok(value)
+        }
+    }
+
+    /// `manager[name](...args)` waited for at most `ms`; a synchronous throw counts as a
+    /// rejection.
+    pub async fn call_within(&self, name: &str, args: &[JsValue], ms: u32) -> Outcome {
+        match self.attempt(name, args) {
+            Err(thrown) => Ok(Err(thrown)),
+            Ok(value) => settle_within(Promise::resolve(&value), ms).await,
+        }
+    }
+
+    pub async fn get_within(&self, url: &str, ms: u32) -> Outcome {
+        self.call_within("fetchWithAuth", &[JsValue::from_str(url)], ms)
+            .await
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.provider.plain() + self.provider.forced()
+    }
+
+    /// `free()`, ignoring what it does (the S3 test checks that separately).
+    pub fn free(&self) {
+        let _ = self.attempt("free", &[]);
+    }
+}
+
+// ----- bounded waits, outcomes, traps -----
+
+/// What a promise did within a bound: `Err(())` when it had not settled in time, else
+/// `Ok(Ok(value))` or `Ok(Err(reason))`.
+pub type Outcome = Result<Result<JsValue, JsValue>, ()>;
+
+/// Waits for `promise` at most `ms`: "every promise settles" is asserted, never hung on.
+pub async fn settle_within(promise: Promise, ms: u32) -> Outcome {
+    let report = JsFuture::from(settle_within_js(&promise, ms))
+        .await
+        .unwrap_or(JsValue::UNDEFINED);
+    match field(&report, "state").as_string().as_deref() {
+        Some("fulfilled") => Ok(Ok(field(&report, "value"))),
+        Some("rejected") => Ok(Err(field(&report, "reason"))),
+        _ => Err(()),
+    }
+}
+
+/// A token-free description of an outcome, for messages.
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Err(()) => "HANG (did not settle within the bound)".to_string(),
+        Ok(Ok(value)) => ["resolved ", &describe_value(value)].concat(),
+        Ok(Err(reason)) => ["rejected ", &describe_value(reason)].concat(),
+    }
+}
+
+/// What a test expects of an outcome.
+#[derive(Clone, Copy, Debug)]
+pub enum Want {
+    /// Resolves with a Response of this status.
+    Status(i32),
+    /// Rejects with a SessionError of this code.
+    Code(&'static str),
+    /// Resolves with this number (credits).
+    Number(f64),
+    /// Resolves with a RecoveryOutcome of this reason.
+    Recovery(&'static str),
+    /// Resolves with a string (refreshToken).
+    Text,
+    /// Resolves with anything.
+    Resolves,
+    /// Resolves with a Response, or rejects with a SessionError.
+    ResponseOrSessionError,
+    /// Settles either way.
+    Settles,
+}
+
+/// `Ok(())` when `outcome` is what `want` says, else what happened instead.
+pub fn check(outcome: &Outcome, want: Want) -> Result<(), String> {
+    let fine = match (outcome, want) {
+        (Err(()), _) => false,
+        (Ok(Ok(r)), Want::Status(s)) => status(r) == s,
+        (Ok(Err(e)), Want::Code(code)) => {
+            error_name(e).as_deref() == Some("SessionError")
+                && error_code(e).as_deref() == Some(code)
+        }
+        (Ok(Ok(v)), Want::Number(n)) => v.as_f64() == Some(n),
+        (Ok(Ok(v)), Want::Recovery(reason)) => {
+            field(v, "reason").as_string().as_deref() == Some(reason)
+        }
+        (Ok(Ok(v)), Want::Text) => v.is_string(),
+        (Ok(Ok(_)), Want::Resolves) => true,
+        (Ok(Ok(r)), Want::ResponseOrSessionError) => status(r) >= 0,
+        (Ok(Err(e)), Want::ResponseOrSessionError) => {
+            error_name(e).as_deref() == Some("SessionError")
+        }
+        (Ok(_), Want::Settles) => true,
+        _ => false,
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(["want ", &format!("{want:?}"), ", got ", &describe(outcome)].concat())
+    }
+}
+
+thread_local! {
+    static TRAP_MARK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static UNCAUGHT_MARK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs the page-wide trap detector (once) and starts this test's window: traps seen
+/// before this call are not this test's. Call it first in every fault test.
+pub fn watch_traps() {
+    tap_console();
+    install_trap_detector();
+    TRAP_MARK.with(|m| m.set(trap_count()));
+    UNCAUGHT_MARK.with(|m| m.set(uncaught_count()));
+}
+
+/// Asserts the module has not trapped (`RuntimeError: unreachable`, wasm-bindgen's
+/// "recursive use of an object") since `watch_traps()` (or since the page loaded).
+pub fn assert_no_trap() {
+    let seen = traps_in_this_test();
+    assert!(seen.is_empty(), "the module trapped:\n{seen}");
+}
+
+/// The trap texts seen since `watch_traps()` (or since the page loaded), joined.
+pub fn traps_in_this_test() -> String {
+    install_trap_detector();
+    traps_since(TRAP_MARK.with(|m| m.get()))
+}
+
+/// Uncaught errors (any kind) seen since `watch_traps()`, for reports.
+pub fn uncaught_in_this_test() -> String {
+    uncaught_since(UNCAUGHT_MARK.with(|m| m.get()))
+}
+
+/// Library lines logged since `mark` at `level` ("" for any) containing every needle.
+pub fn logged_since(mark: u32, level: &str, needles: &[&str]) -> u32 {
+    let list: js_sys::Array = needles.iter().map(|n| JsValue::from_str(n)).collect();
+    logged_since_js(mark, level, &list)
+}
+
+/// Runs an undo function a hostile-global helper returned.
+pub fn undo(f: &Function) {
+    f.call0(&JsValue::NULL).expect("undo threw");
 }
 
 pub async fn settle(p: Promise) -> Result<JsValue, JsValue> {
@@ -244,4 +570,89 @@ pub fn assert_session_error(e: &JsValue, code: &str) {
         "token in error: {}",
         error_text(e)
     );
+}
+
+// ----- shared by tests/faults.rs and tests/faults_trap.rs -----
+
+/// The localStorage key of the shared recovery cooldown.
+pub const LAST_ATTEMPT: &str = "last_recovery_attempt";
+/// The bound for anything that should settle at once.
+pub const SOON: u32 = 2_000;
+/// The bound for anything with a retry or a recovery inside.
+pub const SLOW: u32 = 3_000;
+
+/// Fast credit retries (as in tests/recovery.rs).
+pub fn fast_credits(max_retries: f64) -> JsValue {
+    obj(&[
+        ("maxRetries", ms(max_retries)),
+        ("baseDelayMs", ms(10.0)),
+        ("maxDelayMs", ms(2_000.0)),
+    ])
+}
+
+/// Collects mismatches, so one test reports every row of its table at once.
+#[derive(Default)]
+pub struct Failures(pub Vec<String>);
+
+impl Failures {
+    pub fn check(&mut self, label: &str, outcome: &Outcome, want: Want) {
+        if let Err(problem) = check(outcome, want) {
+            self.0.push(format!("{label}: {problem}"));
+        }
+    }
+    pub fn expect(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(what());
+        }
+    }
+    /// A token in an event detail of `events`.
+    pub fn leaks(&mut self, label: &str, events: &Recorder) {
+        let leaks = events.leaks();
+        self.expect(leaks == 0, || {
+            format!("{label}: a token in {leaks} event detail(s)")
+        });
+    }
+    /// Asserts nothing failed, no token reached a log line and the module did not trap in
+    /// this test; reports all of it at once, with `context` and any uncaught errors.
+    #[track_caller]
+    pub fn finish(mut self, context: &str) {
+        let leaked = logged_leaks();
+        self.expect(leaked == 0, || format!("a token in {leaked} log line(s)"));
+        let traps = traps_in_this_test();
+        self.expect(traps.is_empty(), || format!("the module trapped: {traps}"));
+        // An uncaught error is a JS exception that escaped a Rust frame (invariant 9), even
+        // when it did not trap the module.
+        let uncaught = uncaught_in_this_test();
+        self.expect(uncaught.is_empty(), || {
+            format!("uncaught errors: {uncaught}")
+        });
+        assert!(
+            self.0.is_empty(),
+            "{} failure(s):\n  {}\n{context}",
+            self.0.len(),
+            self.0.join("\n  "),
+        );
+    }
+}
+
+/// `Bearer <t>` for the provider's current token.
+pub fn bearer(provider: &Provider) -> Option<String> {
+    provider.token().map(|t| ["Bearer ", &t].concat())
+}
+
+/// Signs in with one bounded request, then revokes that token at the backend.
+pub async fn warm_then_revoke(rig: &Rig, failures: &mut Failures) {
+    let warm = rig.get_within("/api/warm", SOON).await;
+    failures.check("warm-up", &warm, Want::Status(200));
+    if let Some(token) = rig.provider.token() {
+        rig.backend.revoke(&token);
+    }
+}
+
+pub fn recovery_check(manager: &SessionManager, trigger: &str) -> Promise {
+    manager.trigger_session_recovery_check(JsValue::from_str(trigger))
+}
+
+pub fn credits_options() -> JsValue {
+    obj(&[("forceRefresh", JsValue::FALSE)])
 }
