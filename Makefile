@@ -37,8 +37,9 @@ test-types: build
 	node types/check-no-any.mjs
 	node_modules/.bin/tsc -p types
 
+## wasm-bindgen-test-runner gives a whole file 20 s by default; the fault suites need more.
 test-browser:
-	wasm-pack test --headless --chrome --chromedriver $(CHROMEDRIVER)
+	WASM_BINDGEN_TEST_TIMEOUT=300 wasm-pack test --headless --chrome --chromedriver $(CHROMEDRIVER)
 
 ## The npm/script-tag package in pkg/: wasm-pack (release, web target, wasm-opt -Oz from
 ## the pinned npm binaryen), the SessionError export, terser on the glue (scripts/package.sh).

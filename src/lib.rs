@@ -21,7 +21,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::core::error::{Error, ErrorCode};
+use crate::core::error::Error;
 use crate::web::config::{force_refresh_option, stability_options, trigger_label, Config};
 use crate::web::manager::Inner;
 use crate::web::promise;
@@ -46,12 +46,7 @@ impl SessionManager {
         let inner = self.inner.take();
         let live = inner.clone();
         self.inner.set(inner);
-        live.ok_or_else(|| {
-            Error::new(
-                ErrorCode::Freed,
-                "this SessionManager was freed (free()); create a new one",
-            )
-        })
+        live.ok_or_else(Error::freed)
     }
 
     /// Runs `task` on the live session, or rejects with `freed`.

@@ -46,10 +46,12 @@ async fn scheduled_refresh_runs_every_interval_until_stopped() {
 
 #[wasm_bindgen_test]
 async fn refresh_comes_early_when_exp_demands_it() {
-    // A 600 ms token with a 200 ms margin must be refreshed around 400 ms, long before the
-    // 60 s interval.
+    // A 1.6 s token with a 200 ms margin must be refreshed around 1.4 s, long before the
+    // 60 s interval. (Tokens are real-time here; the core's tests cover 60 s tokens on a
+    // virtual clock. A token must leave at least the 1 s minimum refresh gap outside the
+    // margin, or refreshes back off instead.)
     let rig = Rig::new(
-        600.0,
+        1_600.0,
         &[
             ("refreshIntervalMs", ms(60_000.0)),
             ("expiryMarginMs", ms(200.0)),
@@ -60,10 +62,10 @@ async fn refresh_comes_early_when_exp_demands_it() {
     let first = rig.provider.token().unwrap();
     let expires = rig.manager.token_expires_at().as_f64().unwrap();
     assert!(
-        (expires - js_sys::Date::now() - 550.0).abs() < 100.0,
+        (expires - js_sys::Date::now() - 1_550.0).abs() < 100.0,
         "tokenExpiresAt follows exp"
     );
-    sleep(500).await;
+    sleep(1_500).await;
     assert_ne!(rig.provider.token().unwrap(), first, "refreshed before exp");
     assert!(rig.events.count("tokenRefreshed") >= 2);
     assert!(rig.manager.is_authenticated());
@@ -78,10 +80,10 @@ async fn refresh_comes_early_when_exp_demands_it() {
 
 #[wasm_bindgen_test]
 async fn a_token_inside_the_margin_is_refreshed_before_it_is_sent() {
-    let rig = Rig::new(1000.0, &[("expiryMarginMs", ms(800.0))]);
+    let rig = Rig::new(2_000.0, &[("expiryMarginMs", ms(800.0))]);
     rig.get("/api/first").await.unwrap();
     let first = rig.provider.token().unwrap();
-    sleep(300).await; // 700 ms left: inside the 800 ms margin, not yet expired
+    sleep(1_300).await; // 700 ms left: inside the 800 ms margin, not yet expired
     assert_eq!(rig.get("/api/second").await.unwrap(), 200);
     let second = rig.provider.token().unwrap();
     assert_ne!(first, second);
@@ -98,7 +100,7 @@ async fn waking_up_after_a_throttled_sleep_refreshes_at_once() {
     // The timer is set far out (as a throttled hidden tab would leave it); the wake-up
     // events must catch the expiry anyway.
     let rig = Rig::new(
-        400.0,
+        1_200.0,
         &[
             ("refreshIntervalMs", ms(60_000.0)),
             ("expiryMarginMs", ms(100.0)),
@@ -108,7 +110,7 @@ async fn waking_up_after_a_throttled_sleep_refreshes_at_once() {
     sleep(30).await;
     for (event, expected) in [("visibilitychange", 2), ("pageshow", 3), ("online", 4)] {
         let before = rig.events.count("tokenRefreshed");
-        sleep(400).await; // past exp − margin; our own timer may or may not have fired
+        sleep(1_200).await; // past exp − margin; our own timer may or may not have fired
         wake(event);
         sleep(30).await;
         assert!(

@@ -61,6 +61,14 @@ impl Error {
         }
     }
 
+    /// The manager was freed: everything it was still doing ends with this.
+    pub fn freed() -> Self {
+        Error::new(
+            ErrorCode::Freed,
+            "this SessionManager was freed (free()); create a new one",
+        )
+    }
+
     /// An invalid-configuration error naming `field`.
     pub fn config(field: &str, problem: &str) -> Self {
         Error::new(ErrorCode::Config, [field, " ", problem].concat())

@@ -206,7 +206,8 @@ pub enum Refreshed {
         /// Whether the session went from no token to a token.
         signed_in: bool,
         /// The token's whole lifetime, the first time the provider hands out one that lives
-        /// no longer than `expiryMarginMs` (so it can never be sent): warn once, naming it.
+        /// less than `expiryMarginMs` plus [`Session::min_gap`] (so it is never or hardly
+        /// ever sendable): warn once, naming it.
         short_lifetime: Option<Millis>,
     },
     /// The provider confirmed the token we already had.
@@ -550,9 +551,8 @@ impl Session {
             current.confirmed_at = now;
             // The same token again is progress only from the cache; a forced refresh that
             // could not mint a new one keeps the failure window's backoff growing.
-            let usable = self.current.as_ref().is_some_and(|c| self.usable(c, now));
-            if usable && kind == RefreshKind::Plain {
-                self.unblock();
+            if kind == RefreshKind::Plain {
+                self.judge_usefulness(now);
             }
             return Refreshed::Unchanged;
         }
@@ -570,10 +570,8 @@ impl Session {
             expires_at,
             confirmed_at: now,
         };
-        if self.usable(&current, now) {
-            self.unblock();
-        }
         self.current = Some(current);
+        self.judge_usefulness(now);
         Refreshed::New {
             generation: self.last_generation,
             expires_at,
@@ -583,8 +581,36 @@ impl Session {
         }
     }
 
-    /// A token's whole lifetime, the first time one arrives that is no longer than the
-    /// margin: such a token is never usable, so every refresh would fail.
+    /// Ends the failure window when the current token is useful: usable for at least the
+    /// minimum gap. One usable for less is sent while it lasts, but counts as a failure for
+    /// the backoff: otherwise every request after its short window would mint another one.
+    /// An unusable token changes nothing here: its caller escalates or gives up (and that
+    /// opens the window).
+    fn judge_usefulness(&mut self, now: Millis) {
+        let Some(current) = &self.current else { return };
+        if !self.usable(current, now) {
+            return;
+        }
+        let room = current.expires_at.map_or(Millis::MAX, |e| {
+            e.saturating_sub(self.policy.expiry_margin_ms)
+                .saturating_sub(now)
+        });
+        if room >= self.min_gap() {
+            self.unblock();
+        } else {
+            self.block(
+                now,
+                Error::new(
+                    ErrorCode::RefreshFailed,
+                    "the provider's tokens expire too soon after expiryMarginMs to be kept fresh",
+                ),
+            );
+        }
+    }
+
+    /// A token's whole lifetime, the first time one arrives that leaves less than the
+    /// minimum gap outside the margin: such a token is never (or hardly ever) usable, so
+    /// refreshes would fail or come back at once.
     fn short_lifetime(
         &mut self,
         now: Millis,
@@ -595,7 +621,11 @@ impl Session {
             (Some(exp), Some(iat)) => exp.saturating_sub(iat),
             _ => expires_at?.saturating_sub(now),
         };
-        if lifetime > self.policy.expiry_margin_ms || self.short_warned {
+        let enough = self
+            .policy
+            .expiry_margin_ms
+            .saturating_add(self.min_gap());
+        if lifetime >= enough || self.short_warned {
             return None;
         }
         self.short_warned = true;

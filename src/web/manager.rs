@@ -60,6 +60,9 @@ pub struct Inner {
     credits_inflight: RefCell<Option<Promise>>,
     /// How many `refreshFailed` events were emitted, so a recovery reports a failure once.
     failures_announced: Cell<u32>,
+    /// Set by `free()`: work still in flight ends with `freed`, sends nothing, announces
+    /// nothing and arms no timer.
+    closed: Cell<bool>,
 }
 
 impl Inner {
@@ -78,6 +81,7 @@ impl Inner {
             following: RefCell::new(None),
             credits_inflight: RefCell::new(None),
             failures_announced: Cell::new(0),
+            closed: Cell::new(false),
         });
         inner.listen_to_other_tabs();
         inner.follow_provider();
@@ -104,6 +108,9 @@ impl Inner {
     /// Runs the core's steps until `need` is met: a usable token, or an error.
     async fn token_for(self: &Rc<Self>, mut need: Need) -> Result<(Generation, Token), Error> {
         loop {
+            if self.closed.get() {
+                return Err(Error::freed());
+            }
             let step = self.core.borrow_mut().next_step(now(), &mut need);
             let pending = match step {
                 Step::Use(generation, token) => return Ok((generation, token)),
@@ -181,6 +188,9 @@ impl Inner {
 
     /// Tells the page what a finished refresh changed: events, mirror, logs.
     fn announce(&self, outcome: Refreshed, reason: Reason) {
+        if self.closed.get() {
+            return;
+        }
         match outcome {
             Refreshed::New {
                 expires_at,
@@ -197,12 +207,18 @@ impl Inner {
                 }
                 if let Some(lifetime) = short_lifetime {
                     let margin = self.config.policy.expiry_margin_ms;
+                    let consequence = if lifetime <= margin {
+                        " ms, so no token can be sent"
+                    } else {
+                        " ms by less than the minimum refresh gap (1 s, or refreshIntervalMs if shorter), so tokens go stale between refreshes"
+                    };
                     self.log.warn(&[
                         "token lifetime ",
                         &decimal(lifetime),
-                        " ms is not longer than expiryMarginMs ",
+                        " ms does not exceed expiryMarginMs ",
                         &decimal(margin),
-                        " ms, so no token can be sent; lower expiryMarginMs (refreshes back off meanwhile)",
+                        consequence,
+                        "; lower expiryMarginMs (refreshes back off meanwhile)",
                     ]);
                 }
                 if let Some(problem) = unreadable {
@@ -354,6 +370,9 @@ impl Inner {
         if let Some(reason) = request.aborted() {
             return Err(Failure::Aborted(reason));
         }
+        if self.closed.get() {
+            return Err(Error::freed().into());
+        }
         let retried = request
             .send(&self.config.fetch, Some(token.expose()), timeout)
             .await?;
@@ -433,6 +452,9 @@ impl Inner {
     /// the old one clears it). The core moves its wake-up past every provider call by its
     /// minimum gap, and past every failure window, so this cannot spin.
     fn reschedule(self: &Rc<Self>) {
+        if self.closed.get() {
+            return;
+        }
         let next = self.core.borrow().next_wake();
         let at = now();
         drop(take(&self.timer));
@@ -555,6 +577,7 @@ impl Inner {
 
     /// Tears everything down (`free()`): timer, listeners, channel.
     pub fn shutdown(&self) {
+        self.closed.set(true);
         self.stop();
         drop(take(&self.channel));
     }

@@ -15,6 +15,8 @@ use super::log::Logger;
 pub struct Mirror {
     keys: Vec<String>,
     warned: Cell<bool>,
+    /// The last write or removal failed: what storage holds says nothing about the session.
+    broken: Cell<bool>,
 }
 
 impl Mirror {
@@ -23,6 +25,7 @@ impl Mirror {
         Mirror {
             keys,
             warned: Cell::new(false),
+            broken: Cell::new(false),
         }
     }
 
@@ -36,10 +39,11 @@ impl Mirror {
         self.each(log, |storage, key| storage.remove_item(key).is_ok());
     }
 
-    /// Whether the mirror holds a token: `None` with no keys, or where storage cannot be
-    /// read, so a mirror the page does not have never blocks agreement.
+    /// Whether the mirror holds a token: `None` with no keys, where storage cannot be read,
+    /// or where the last write failed (full or blocked storage), so a mirror the page cannot
+    /// keep never blocks agreement.
     pub fn holds_token(&self) -> Option<bool> {
-        if self.keys.is_empty() {
+        if self.keys.is_empty() || self.broken.get() {
             return None;
         }
         let storage = local_storage()?;
@@ -62,6 +66,7 @@ impl Mirror {
                 ok &= op(&storage, key);
             }
         }
+        self.broken.set(!ok);
         if !ok && !self.warned.replace(true) {
             log.warn(&["localStorage refused the token mirror; the token stays in memory only"]);
         }
