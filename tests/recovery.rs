@@ -199,7 +199,7 @@ async fn each_unhealthy_probe_alone_starts_a_recovery() {
     for (broken, probe) in [
         ("credits", "credits"),
         ("verify", "verify"),
-        ("session", "session"),
+        ("session", "checkSession"),
     ] {
         let rig = fresh(&[
             ("checkSession", JsValue::TRUE),
@@ -214,10 +214,11 @@ async fn each_unhealthy_probe_alone_starts_a_recovery() {
         let outcome = check(&rig.manager, broken).await;
         // checkSession false: the provider is asked for a token anyway (it has one here).
         assert_eq!(outcome, (true, "recovered".into()), "{broken}");
-        assert!(
-            rig.events.last("recovered").unwrap().contains(probe),
-            "{broken}: {:?}",
-            rig.events.last("recovered")
+        // The exact list, as the published type names the probes.
+        assert_eq!(
+            rig.events.last("recovered").unwrap(),
+            ["{\"trigger\":\"", broken, "\",\"unhealthy\":[\"", probe, "\"]}"].concat(),
+            "{broken}"
         );
     }
 }
