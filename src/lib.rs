@@ -135,7 +135,8 @@ impl SessionManager {
     /// When the current token expires, in ms since the epoch (page clock), or `null`.
     #[wasm_bindgen(getter, js_name = tokenExpiresAt, unchecked_return_type = "number | null")]
     pub fn token_expires_at(&self) -> JsValue {
-        self.live().map_or(JsValue::NULL, |inner| inner.expires_at())
+        self.live()
+            .map_or(JsValue::NULL, |inner| inner.expires_at())
     }
 
     /// Runs a session-recovery check unless one ran within `recoveryCooldownMs` (in any

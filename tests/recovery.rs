@@ -217,7 +217,14 @@ async fn each_unhealthy_probe_alone_starts_a_recovery() {
         // The exact list, as the published type names the probes.
         assert_eq!(
             rig.events.last("recovered").unwrap(),
-            ["{\"trigger\":\"", broken, "\",\"unhealthy\":[\"", probe, "\"]}"].concat(),
+            [
+                "{\"trigger\":\"",
+                broken,
+                "\",\"unhealthy\":[\"",
+                probe,
+                "\"]}"
+            ]
+            .concat(),
             "{broken}"
         );
     }

@@ -621,10 +621,7 @@ impl Session {
             (Some(exp), Some(iat)) => exp.saturating_sub(iat),
             _ => expires_at?.saturating_sub(now),
         };
-        let enough = self
-            .policy
-            .expiry_margin_ms
-            .saturating_add(self.min_gap());
+        let enough = self.policy.expiry_margin_ms.saturating_add(self.min_gap());
         if lifetime >= enough || self.short_warned {
             return None;
         }
@@ -1159,7 +1156,11 @@ mod tests {
         assert!(asked.is_empty());
         assert_eq!(use_generation(&step), 2);
         s.accepted(2);
-        assert_eq!(s.halted(), Some(Halt::Refused), "an accepting endpoint ends no halt");
+        assert_eq!(
+            s.halted(),
+            Some(Halt::Refused),
+            "an accepting endpoint ends no halt"
+        );
         let (asked, step) = drive(&mut s, T0 + 55_000, Need::to_send(), |_| unreachable!());
         assert!(asked.is_empty(), "not even when the token runs out");
         assert!(matches!(step, Step::GiveUp(e) if e.code == ErrorCode::Unauthenticated));
@@ -1193,13 +1194,21 @@ mod tests {
         assert!(s.sign_out());
         assert!(s.is_running(), "the schedule waits for the next sign-in");
         assert_eq!(s.next_wake(), None);
-        for need in [Need::to_send(), Need::scheduled(T0 + 1), Need::recovery(T0 + 1)] {
+        for need in [
+            Need::to_send(),
+            Need::scheduled(T0 + 1),
+            Need::recovery(T0 + 1),
+        ] {
             let (asked, step) = drive(&mut s, T0 + 1, need, |_| unreachable!());
             assert!(asked.is_empty());
             assert!(matches!(step, Step::GiveUp(e) if e.code == ErrorCode::Unauthenticated));
         }
         s.pushed(T0 + 2, token(T0 + 2, T0 + 62_000)).unwrap();
-        assert_eq!(s.next_wake(), Some(T0 + 50_002), "the push signed in: the schedule resumes");
+        assert_eq!(
+            s.next_wake(),
+            Some(T0 + 50_002),
+            "the push signed in: the schedule resumes"
+        );
     }
 
     #[test]
@@ -1577,7 +1586,13 @@ mod tests {
     /// `jump` ms once at half time (a laptop sleep, or the clock set back). Returns the
     /// provider's calls. Asserts on the way that a wake-up is never armed at or before the
     /// time it was handled, and that each page request costs at most two provider calls.
-    fn run(s: &mut Session, p: &mut Provider, duration: Millis, poll: Millis, jump: i64) -> Vec<(Millis, RefreshKind)> {
+    fn run(
+        s: &mut Session,
+        p: &mut Provider,
+        duration: Millis,
+        poll: Millis,
+        jump: i64,
+    ) -> Vec<(Millis, RefreshKind)> {
         let mut now = T0;
         let end = T0 + duration;
         let mut next_poll = if poll == 0 { Millis::MAX } else { T0 };
@@ -1604,7 +1619,10 @@ mod tests {
             if now >= next_poll {
                 let before = p.calls.len();
                 drive_with(s, now, Need::to_send(), p);
-                assert!(p.calls.len() - before <= 2, "one request, at most two provider calls");
+                assert!(
+                    p.calls.len() - before <= 2,
+                    "one request, at most two provider calls"
+                );
                 next_poll = now + poll;
             }
         }
@@ -1625,11 +1643,22 @@ mod tests {
     }
 
     fn provider(mode: u8, lifetime: Millis, skew: i64) -> Provider {
-        Provider { mode, lifetime, skew, cached: None, minted: 0, calls: vec![] }
+        Provider {
+            mode,
+            lifetime,
+            skew,
+            cached: None,
+            minted: 0,
+            calls: vec![],
+        }
     }
 
     fn policy(interval: Millis, margin: Millis) -> Policy {
-        Policy { refresh_interval_ms: interval, expiry_margin_ms: margin, ..Policy::default() }
+        Policy {
+            refresh_interval_ms: interval,
+            expiry_margin_ms: margin,
+            ..Policy::default()
+        }
     }
 
     #[test]
@@ -1637,7 +1666,10 @@ mod tests {
         // Seen before the fix: about 640 provider calls in 1.5 s, half of them forced.
         let mut s = session();
         let calls = run(&mut s, &mut provider(0, 5_000, 0), 1_500, 0, 0);
-        let forced = calls.iter().filter(|(_, k)| *k == RefreshKind::Forced).count();
+        let forced = calls
+            .iter()
+            .filter(|(_, k)| *k == RefreshKind::Forced)
+            .count();
         assert!(calls.len() <= 4 && forced <= 2, "{calls:?}");
         // Over an hour: one plain + forced pair per failure window, the windows doubling
         // up to the 50 s interval.
@@ -1657,9 +1689,21 @@ mod tests {
     fn the_first_short_token_is_named_once() {
         let mut s = session();
         let first = s.pushed(T0, token(T0, T0 + 5_000)).unwrap();
-        assert!(matches!(first, Refreshed::New { short_lifetime: Some(5_000), .. }));
+        assert!(matches!(
+            first,
+            Refreshed::New {
+                short_lifetime: Some(5_000),
+                ..
+            }
+        ));
         let second = s.pushed(T0 + 1, token(T0 + 1_000, T0 + 6_000)).unwrap();
-        assert!(matches!(second, Refreshed::New { short_lifetime: None, .. }));
+        assert!(matches!(
+            second,
+            Refreshed::New {
+                short_lifetime: None,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -1681,7 +1725,17 @@ mod tests {
             rng % n
         };
         for case in 0..400 {
-            let lifetimes = [0, 1, 500, 5_000, 9_999, 10_000, 60_000, 3_600_000, 1 + pick(7_200_000)];
+            let lifetimes = [
+                0,
+                1,
+                500,
+                5_000,
+                9_999,
+                10_000,
+                60_000,
+                3_600_000,
+                1 + pick(7_200_000),
+            ];
             let margins = [0, 1_000, 10_000, 60_000, pick(120_000)];
             let intervals = [100, 1_000, 50_000, 3_600_000, 100 + pick(100_000)];
             let skews = [-600_000, 0, 600_000, pick(1_200_000) as i64 - 600_000];
@@ -1698,7 +1752,13 @@ mod tests {
             let mut s = Session::new(policy, case);
             let gap = s.min_gap();
             let duration = 600_000;
-            let calls = run(&mut s, &mut provider(mode, lifetime, skew), duration, poll, jump);
+            let calls = run(
+                &mut s,
+                &mut provider(mode, lifetime, skew),
+                duration,
+                poll,
+                jump,
+            );
             // The scheduler cannot out-run its gap, and page requests meet either a usable
             // token or a closed provider: whatever the mix, a 10 s window holds at most two
             // calls per gap plus two per page request that found the provider open.

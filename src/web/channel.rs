@@ -74,7 +74,12 @@ fn message_text(event: &Event) -> Option<String> {
         return None;
     }
     let value = change.new_value()?;
-    Some(value.split_once('|').map_or(value.as_str(), |(m, _)| m).into())
+    Some(
+        value
+            .split_once('|')
+            .map_or(value.as_str(), |(m, _)| m)
+            .into(),
+    )
 }
 
 impl Drop for TabChannel {

@@ -31,8 +31,7 @@ use super::{now, promise, random_seed, spawn};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::jwt::claims;
 use crate::core::session::{
-    Answer, Generation, Halt, Need, Reason, RefreshId, RefreshKind, Refreshed, Session, Step,
-    Token,
+    Answer, Generation, Halt, Need, Reason, RefreshId, RefreshKind, Refreshed, Session, Step, Token,
 };
 use crate::core::Millis;
 

@@ -640,6 +640,17 @@ pub fn bearer(provider: &Provider) -> Option<String> {
     provider.token().map(|t| ["Bearer ", &t].concat())
 }
 
+/// The start of most fault tests: the trap watch, an empty failure list, and a manager
+/// (60 s tokens, `extra` config) signed in with one bounded request.
+pub async fn signed_in(extra: &[(&str, JsValue)]) -> (Rig, Failures) {
+    watch_traps();
+    let mut failures = Failures::default();
+    let rig = Rig::new(60_000.0, extra);
+    let warm = rig.get_within("/api/warm", SOON).await;
+    failures.check("warm-up", &warm, Want::Status(200));
+    (rig, failures)
+}
+
 /// Signs in with one bounded request, then revokes that token at the backend.
 pub async fn warm_then_revoke(rig: &Rig, failures: &mut Failures) {
     let warm = rig.get_within("/api/warm", SOON).await;

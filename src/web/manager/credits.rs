@@ -14,7 +14,8 @@ use web_sys::{Response, Window};
 
 use super::Inner;
 use crate::core::credits::{
-    is_transient_status, read_credits_body, retry_after_ms, with_refresh, CreditsRetry, Next, Reading,
+    is_transient_status, read_credits_body, retry_after_ms, with_refresh, CreditsRetry, Next,
+    Reading,
 };
 use crate::core::error::{Error, ErrorCode};
 use crate::core::stability::{DEFAULT_INTERVAL_MS, DEFAULT_MAX_WAIT_MS};
