@@ -28,11 +28,52 @@ use proptest::test_runner::Config;
 use super::credits::{read_credits_body, retry_after_ms, with_refresh};
 use super::error::ErrorCode;
 use super::json::{Object, Value, MAX_DEPTH};
-use super::jwt::{base64url_decode, base64url_to_base64, claims, payload_segment, Claims};
+use super::jwt::{base64url_decode, claims, payload_segment, Claims, ClaimsError};
 use super::policy::{Policy, MAX_TIMER_MS};
 use super::recovery::{format_stamp, parse_stamp};
 use super::refusal::asks_for_refresh;
 use super::{decimal, Millis};
+
+/// The oracle for `base64url_decode`: the browser path the library used before the core
+/// decoded tokens itself (this translation, then `atob`).
+fn base64url_to_base64(segment: &str) -> Result<String, ClaimsError> {
+    let trimmed = segment.trim_end_matches('=');
+    if trimmed.len() % 4 == 1 {
+        return Err(ClaimsError::BadEncoding);
+    }
+    let mut out = String::with_capacity(trimmed.len() + 3);
+    for c in trimmed.chars() {
+        out.push(match c {
+            '-' => '+',
+            '_' => '/',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => return Err(ClaimsError::BadEncoding),
+        });
+    }
+    while out.len() % 4 != 0 {
+        out.push('=');
+    }
+    Ok(out)
+}
+
+#[test]
+fn base64url_is_translated_and_padded() {
+    assert_eq!(base64url_to_base64("e30").as_deref(), Ok("e30="));
+    assert_eq!(
+        base64url_to_base64("e30=").as_deref(),
+        Ok("e30="),
+        "padded input is accepted"
+    );
+    assert_eq!(base64url_to_base64("ab").as_deref(), Ok("ab=="));
+    assert_eq!(base64url_to_base64("abcd").as_deref(), Ok("abcd"));
+    for bad in ["a", "abcde", "a+b/", "a b", "\u{e9}\u{e9}", "ab!!"] {
+        assert_eq!(
+            base64url_to_base64(bad),
+            Err(ClaimsError::BadEncoding),
+            "{bad:?}"
+        );
+    }
+}
 
 /// proptest's defaults (including `PROPTEST_CASES`), without writing failure files into the
 /// source tree: failures become regression tests by hand.

@@ -67,35 +67,8 @@ pub fn payload_segment(token: &str) -> Result<&str, ClaimsError> {
     }
 }
 
-/// Turns `base64url` into standard, padded base64, for `atob`. Refuses anything else.
-///
-/// ```
-/// use session_keeper::core::jwt::base64url_to_base64;
-/// assert_eq!(base64url_to_base64("eyJ-_w").as_deref(), Ok("eyJ+/w=="));
-/// assert!(base64url_to_base64("a b").is_err());
-/// ```
-pub fn base64url_to_base64(segment: &str) -> Result<String, ClaimsError> {
-    let trimmed = segment.trim_end_matches('=');
-    if trimmed.len() % 4 == 1 {
-        return Err(ClaimsError::BadEncoding);
-    }
-    let mut out = String::with_capacity(trimmed.len() + 3);
-    for c in trimmed.chars() {
-        out.push(match c {
-            '-' => '+',
-            '_' => '/',
-            c if c.is_ascii_alphanumeric() => c,
-            _ => return Err(ClaimsError::BadEncoding),
-        });
-    }
-    while out.len() % 4 != 0 {
-        out.push('=');
-    }
-    Ok(out)
-}
-
 /// Decodes a `base64url` segment (RFC 4648 §5), padded or not, as the browser's
-/// `atob(base64url_to_base64(segment))` does: trailing `=` are ignored, a length that leaves
+/// `atob` does with the segment turned into standard base64: trailing `=` are ignored, a length that leaves
 /// one character over is refused, and the unused low bits of the last character are
 /// dropped.
 ///
@@ -196,25 +169,6 @@ mod tests {
         assert_eq!(payload_segment("a.b.c"), Ok("b"));
         for bad in ["", "abc", "a.b", "a.b.c.d", "a..c", "..", "..."] {
             assert_eq!(payload_segment(bad), Err(ClaimsError::NotAJwt), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn base64url_is_translated_and_padded() {
-        assert_eq!(base64url_to_base64("e30").as_deref(), Ok("e30="));
-        assert_eq!(
-            base64url_to_base64("e30=").as_deref(),
-            Ok("e30="),
-            "padded input is accepted"
-        );
-        assert_eq!(base64url_to_base64("ab").as_deref(), Ok("ab=="));
-        assert_eq!(base64url_to_base64("abcd").as_deref(), Ok("abcd"));
-        for bad in ["a", "abcde", "a+b/", "a b", "\u{e9}\u{e9}", "ab!!"] {
-            assert_eq!(
-                base64url_to_base64(bad),
-                Err(ClaimsError::BadEncoding),
-                "{bad:?}"
-            );
         }
     }
 

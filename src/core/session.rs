@@ -441,7 +441,7 @@ impl Session {
 
     /// Opens a failure window, unless one is open already (one backoff step per window).
     fn block(&mut self, now: Millis, error: Error) {
-        if self.blocked.as_ref().is_some_and(|(until, _)| now < *until) {
+        if self.window_open(now) {
             return;
         }
         let delay = self
@@ -452,6 +452,11 @@ impl Session {
         let until = now.saturating_add(delay);
         self.blocked = Some((until, error));
         self.retry_at = Some(until);
+    }
+
+    /// Whether a failure window is open at `now`.
+    fn window_open(&self, now: Millis) -> bool {
+        self.blocked.as_ref().is_some_and(|(until, _)| now < *until)
     }
 
     /// Ends the failure window and the backoff: the provider handed out a usable token.
@@ -497,7 +502,7 @@ impl Session {
                 // Asking again at once would get the same answer: a page polling while signed
                 // out costs at most one provider call per gap. Not a growing backoff: a
                 // sign-in must be picked up soon even without a push or `start()`.
-                if !self.blocked.as_ref().is_some_and(|(until, _)| now < *until) {
+                if !self.window_open(now) {
                     self.blocked = Some((now.saturating_add(self.min_gap()), no_session()));
                 }
                 Refreshed::SignedOut { had_token }
