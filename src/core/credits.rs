@@ -193,6 +193,47 @@ pub fn with_refresh(url: &str) -> String {
     [base, joiner, "refresh=true", &fragment].concat()
 }
 
+/// What one answer of the credits endpoint means: its status, its body text and what its
+/// `Retry-After` asked for. (A 401 here comes after `fetchWithAuth`'s own refresh and retry,
+/// so the session is refused.)
+///
+/// ```
+/// use session_keeper::core::credits::{classify, Reading};
+/// assert_eq!(classify(200, Some(r#"{"credits":7}"#), None), Reading::Credits(7.0));
+/// assert!(matches!(classify(503, None, Some(2_000)), Reading::Transient { retry_after_ms: Some(2_000), .. }));
+/// assert!(matches!(classify(200, Some("oops"), None), Reading::Final(_)));
+/// ```
+pub fn classify(status: u16, body: Option<&str>, retry_after_ms: Option<Millis>) -> Reading {
+    if is_transient_status(status) {
+        return Reading::Transient {
+            error: Error::new(
+                ErrorCode::Server,
+                "the credits endpoint kept answering 5xx or 429",
+            ),
+            retry_after_ms,
+        };
+    }
+    if status == 401 {
+        return Reading::Final(Error::new(
+            ErrorCode::Unauthenticated,
+            "the credits endpoint refused the session",
+        ));
+    }
+    if !(200..300).contains(&status) {
+        return Reading::Final(Error::new(
+            ErrorCode::BadResponse,
+            "the credits endpoint answered an unexpected status",
+        ));
+    }
+    match body.and_then(read_credits_body) {
+        Some(credits) => Reading::Credits(credits),
+        None => Reading::Final(Error::new(
+            ErrorCode::BadResponse,
+            "the credits endpoint answered without a usable credits number",
+        )),
+    }
+}
+
 /// Whether a status is worth retrying: overload (429) and server errors (5xx).
 pub fn is_transient_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status)

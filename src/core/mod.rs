@@ -4,11 +4,14 @@
 //! natively under `cargo test` on a virtual clock. The browser layer (`crate::web`) only
 //! carries out what this module decides.
 
+pub mod action;
 pub mod backoff;
 pub mod credits;
 pub mod error;
+pub mod event;
 pub mod json;
 pub mod jwt;
+pub mod machine;
 pub mod policy;
 pub mod recovery;
 pub mod refusal;

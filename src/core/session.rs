@@ -102,13 +102,23 @@ pub enum Halt {
     SignedOut,
 }
 
-/// What the provider answered: a token and its claims as the browser decoded them.
+/// What the provider answered: a token and its claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     /// The token text, unchecked.
     pub token: String,
     /// Its `exp`/`iat`, or why they could not be read.
     pub claims: Result<Claims, ClaimsError>,
+}
+
+impl Answer {
+    /// A token as the provider handed it over, with its claims read by [`super::jwt::claims`].
+    pub fn read(token: String) -> Answer {
+        Answer {
+            claims: super::jwt::claims(&token),
+            token,
+        }
+    }
 }
 
 /// Identifies one provider call, so a result that arrives after `sign_out` is discarded.
@@ -135,6 +145,11 @@ pub struct Need {
 const MAX_WAITS: u8 = 3;
 
 impl Need {
+    /// The refresh this caller is waiting for, if it waits for one.
+    pub fn awaits(&self) -> Option<RefreshId> {
+        self.awaiting
+    }
+
     /// A usable token to send a request with.
     pub fn to_send() -> Self {
         Need::default()
@@ -335,6 +350,11 @@ impl Session {
     /// Why the session is halted, if it is.
     pub fn halted(&self) -> Option<Halt> {
         self.halted
+    }
+
+    /// The provider call in flight, if any.
+    pub fn inflight(&self) -> Option<RefreshId> {
+        self.inflight.map(|i| i.id)
     }
 
     fn usable(&self, current: &Current, now: Millis) -> bool {

@@ -1,0 +1,755 @@
+//! The whole policy on a virtual clock: a simulated page (provider, backend, storage, one
+//! timer) plays the browser layer's part against the [`Core`], action by action.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::core::credits::CreditsPolicy;
+
+const T0: Millis = 1_700_000_000_000;
+
+/// What the simulated provider does when asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Answers at once: its cached token while it lives, a new one when forced.
+    Ok,
+    /// Answers `null`.
+    Null,
+    /// Fails.
+    Fail,
+    /// Never answers.
+    Hang,
+}
+
+/// How the simulated backend answers requests carrying the provider's token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// 200 for the provider's newest token, 401 for anything else.
+    Normal,
+    /// 401 for everything.
+    RefuseAll,
+    /// Never answers.
+    Hang,
+}
+
+struct Sim {
+    core: Core,
+    now: Millis,
+    mode: Mode,
+    lifetime: Millis,
+    minted: u32,
+    cached: Option<(String, Millis)>,
+    newest: Option<String>,
+    provider_calls: Vec<(bool, Reason)>,
+    backend: Backend,
+    /// Scripted replies (status, body), used before the rules above.
+    script: Vec<(u16, &'static str)>,
+    /// Credits the endpoint reads: zero while `restarted`.
+    restarted: bool,
+    requests: Vec<(Target, Option<String>)>,
+    check_session: Option<bool>,
+    settled: HashMap<CallId, Result<Value, Rejection>>,
+    events: Vec<Event>,
+    logs: Vec<(Level, String)>,
+    mirror: Option<bool>,
+    stored_stamp: Option<Millis>,
+    others: Vec<Action>,
+}
+
+fn settings() -> Settings {
+    Settings {
+        policy: Policy::default(),
+        credits: CreditsPolicy {
+            max_retries: 3,
+            base_delay_ms: 1_000,
+            max_delay_ms: 30_000,
+        },
+        check_session: true,
+        credits_endpoint: true,
+        verify_endpoint: true,
+        log_level: Level::Debug,
+        seed: 7,
+    }
+}
+
+impl Sim {
+    fn new() -> Sim {
+        Sim::with(settings())
+    }
+
+    fn with(settings: Settings) -> Sim {
+        Sim {
+            core: Core::new(settings),
+            now: T0,
+            mode: Mode::Ok,
+            lifetime: 60_000,
+            minted: 0,
+            cached: None,
+            newest: None,
+            provider_calls: vec![],
+            backend: Backend::Normal,
+            script: vec![],
+            restarted: false,
+            requests: vec![],
+            check_session: Some(true),
+            settled: HashMap::new(),
+            events: vec![],
+            logs: vec![],
+            mirror: None,
+            stored_stamp: None,
+            others: vec![],
+        }
+    }
+
+    fn mint(&mut self) -> String {
+        self.minted += 1;
+        let (iat, exp) = (self.now / 1000, (self.now + self.lifetime) / 1000);
+        let payload = format!("{{\"iat\":{iat},\"exp\":{exp},\"n\":{}}}", self.minted);
+        let token = format!("h.{}.s", base64url(payload.as_bytes()));
+        self.cached = Some((token.clone(), self.now + self.lifetime));
+        self.newest = Some(token.clone());
+        token
+    }
+
+    /// Carries out every queued action (answering at once where the doubles do), and
+    /// records every event.
+    fn pump(&mut self) {
+        for _ in 0..100_000 {
+            if let Some(event) = self.core.poll_event() {
+                self.events.push(event);
+                continue;
+            }
+            let Some(action) = self.core.poll_action() else {
+                return;
+            };
+            self.execute(action);
+        }
+        panic!("the machine never went quiet");
+    }
+
+    fn execute(&mut self, action: Action) {
+        match action {
+            Action::CallProvider { id, force, reason } => {
+                self.provider_calls.push((force, reason));
+                let answer = match self.mode {
+                    Mode::Hang => return,
+                    Mode::Null => Ok(None),
+                    Mode::Fail => Err(Error::new(ErrorCode::RefreshFailed, "getToken threw")),
+                    Mode::Ok => {
+                        let fresh = self.cached.as_ref().filter(|(_, exp)| self.now < *exp);
+                        Ok(Some(match (force, fresh) {
+                            (false, Some((token, _))) => token.clone(),
+                            _ => self.mint(),
+                        }))
+                    }
+                };
+                self.core.provider_answered(self.now, id, answer);
+            }
+            Action::Send {
+                send,
+                target,
+                token,
+                ..
+            } => {
+                let bearer = token.map(|t| t.expose().to_owned());
+                self.requests.push((target, bearer.clone()));
+                let valid = bearer.is_some() && bearer == self.newest;
+                let reply = if let Some((status, body)) =
+                    (!self.script.is_empty()).then(|| self.script.remove(0))
+                {
+                    answered(status, body)
+                } else {
+                    match (self.backend, target) {
+                        (Backend::Hang, _) => return,
+                        (Backend::RefuseAll, _) => answered(401, r#"{"requires_refresh":true}"#),
+                        (_, _) if !valid => answered(401, r#"{"requires_refresh":true}"#),
+                        (_, Target::Verify) => {
+                            self.restarted = false;
+                            answered(200, r#"{"valid":true}"#)
+                        }
+                        (_, Target::Credits { .. }) if self.restarted => {
+                            answered(200, r#"{"credits":0}"#)
+                        }
+                        (_, Target::Credits { .. }) => answered(200, r#"{"credits":100}"#),
+                        (_, Target::Page(_)) => answered(200, "{}"),
+                    }
+                };
+                self.core.replied(self.now, send, reply);
+            }
+            Action::Sample { id, provider } => {
+                let provider = provider.then_some(self.check_session).flatten();
+                self.core.sampled(self.now, id, provider, self.mirror);
+            }
+            Action::ReadStamps { run } => {
+                self.core
+                    .stamps_read(self.now, run, [self.stored_stamp, None]);
+            }
+            Action::Stamp(at) => self.stored_stamp = Some(at),
+            Action::Mirror(token) if self.mirror.is_some() => self.mirror = Some(token.is_some()),
+            Action::Resolve { call, value } => {
+                assert!(
+                    self.settled.insert(call, Ok(value)).is_none(),
+                    "call {call} settled twice"
+                );
+            }
+            Action::Reject { call, error } => {
+                assert!(
+                    self.settled.insert(call, Err(error)).is_none(),
+                    "call {call} settled twice"
+                );
+            }
+            Action::Log(level, line) => self.logs.push((level, line.into_owned())),
+            other => self.others.push(other),
+        }
+    }
+
+    /// Lets `ms` of virtual time pass, firing every deadline on the way.
+    fn advance(&mut self, ms: Millis) {
+        let end = self.now + ms;
+        for _ in 0..100_000 {
+            match self.core.poll_timeout() {
+                Some(at) if at <= end => {
+                    assert!(
+                        at > self.now || at == self.now,
+                        "a deadline in the past: {at} < {}",
+                        self.now
+                    );
+                    self.now = self.now.max(at);
+                    self.core.handle_timeout(self.now);
+                    self.pump();
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+    }
+
+    fn call(&mut self) -> CallId {
+        self.core.next_id()
+    }
+
+    fn fetch(&mut self) -> CallId {
+        let call = self.call();
+        self.core.fetch(self.now, call, true, true);
+        self.pump();
+        call
+    }
+
+    fn error(&self, call: CallId) -> Option<ErrorCode> {
+        match self.settled.get(&call)? {
+            Err(Rejection::Error(e)) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.events.iter().filter(|e| e.name() == name).count()
+    }
+
+    fn forced(&self) -> usize {
+        self.provider_calls
+            .iter()
+            .filter(|(force, _)| *force)
+            .count()
+    }
+
+    fn sign_in(&mut self) {
+        let call = self.fetch();
+        assert!(matches!(
+            self.settled.get(&call),
+            Some(Ok(Value::Response(_)))
+        ));
+    }
+
+    fn others(&self, want: &Action) -> usize {
+        self.others.iter().filter(|a| *a == want).count()
+    }
+}
+
+fn answered(status: u16, body: &str) -> Reply {
+    Reply::Answered {
+        status,
+        body: Some(body.to_owned()),
+        retry_after: None,
+    }
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+// ----- fetchWithAuth: retry-once and the expiry rules -----
+
+#[test]
+fn a_401_refreshes_once_and_retries_once_with_the_new_token() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    let refused = sim.newest.clone();
+    sim.newest = Some("revoked".into()); // the backend now refuses the token held
+    sim.cached = None;
+    let call = sim.fetch();
+    assert!(matches!(sim.settled[&call], Ok(Value::Response(_))));
+    assert_eq!(sim.forced(), 1);
+    let bearers: Vec<_> = sim.requests.iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(bearers.len(), 3, "sign-in, the refused try, the one retry");
+    assert_eq!(bearers[1], refused);
+    assert_eq!(bearers[2], sim.newest);
+    assert_eq!(sim.count("sessionExpired"), 0);
+}
+
+#[test]
+fn a_burst_of_refusals_shares_one_refresh() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.newest = Some("revoked".into());
+    sim.cached = None;
+    // 100 calls all sent with the refused token before any answer comes back: queue them.
+    let calls: Vec<CallId> = (0..100)
+        .map(|_| {
+            let call = sim.call();
+            sim.core.fetch(sim.now, call, true, true);
+            call
+        })
+        .collect();
+    sim.pump();
+    assert_eq!(sim.forced(), 1, "one provider call for the whole burst");
+    assert_eq!(sim.requests.len(), 1 + 100 + 100);
+    assert!(calls
+        .iter()
+        .all(|c| matches!(sim.settled[c], Ok(Value::Response(_)))));
+}
+
+#[test]
+fn a_backend_that_refuses_every_token_costs_one_report_and_one_forced_refresh() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.backend = Backend::RefuseAll;
+    for _ in 0..20 {
+        let call = sim.fetch();
+        assert!(
+            matches!(sim.settled[&call], Ok(Value::Response(_))),
+            "every poll gets its 401"
+        );
+        sim.advance(150);
+    }
+    assert_eq!(sim.count("sessionExpired"), 1);
+    assert_eq!(sim.others(&Action::SessionOver), 1);
+    assert_eq!(sim.forced(), 1);
+    assert_eq!(sim.requests.len(), 1 + 20 + 1);
+    // A real sign-in ends the halt; the next refusal is reported again, once.
+    sim.core.start(sim.now);
+    sim.pump();
+    for _ in 0..5 {
+        sim.fetch();
+        sim.advance(150);
+    }
+    assert_eq!(sim.count("sessionExpired"), 2);
+}
+
+#[test]
+fn a_request_to_another_origin_is_sent_as_it_is_and_never_refreshed() {
+    let mut sim = Sim::new();
+    sim.backend = Backend::RefuseAll;
+    let call = sim.call();
+    sim.core.fetch(sim.now, call, false, true);
+    sim.pump();
+    assert!(matches!(sim.settled[&call], Ok(Value::Response(_))));
+    assert_eq!(sim.requests, [(Target::Page(call), None)]);
+    assert!(sim.provider_calls.is_empty());
+}
+
+#[test]
+fn a_stream_body_is_sent_once_and_its_401_returned_while_a_refresh_runs_detached() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.newest = Some("revoked".into());
+    sim.cached = None;
+    let call = sim.call();
+    sim.core.fetch(sim.now, call, true, false);
+    sim.pump();
+    assert!(matches!(sim.settled[&call], Ok(Value::Response(_))));
+    assert_eq!(sim.requests.len(), 2, "no replay");
+    assert_eq!(sim.forced(), 1, "the next call gets a fresh token");
+}
+
+#[test]
+fn no_session_means_nothing_is_sent() {
+    let mut sim = Sim::new();
+    sim.mode = Mode::Null;
+    let call = sim.fetch();
+    assert_eq!(sim.error(call), Some(ErrorCode::Unauthenticated));
+    assert!(sim.requests.is_empty());
+    assert_eq!(sim.count("sessionExpired"), 1);
+}
+
+#[test]
+fn a_hanging_provider_and_a_hanging_request_time_out_on_their_deadlines() {
+    let mut sim = Sim::new();
+    sim.mode = Mode::Hang;
+    let call = sim.fetch();
+    assert!(sim.settled.get(&call).is_none());
+    sim.advance(9_999);
+    assert!(sim.settled.get(&call).is_none());
+    sim.advance(1);
+    assert_eq!(sim.error(call), Some(ErrorCode::Timeout));
+
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.backend = Backend::Hang;
+    let call = sim.fetch();
+    sim.advance(30_000);
+    assert_eq!(sim.error(call), Some(ErrorCode::Timeout));
+    assert_eq!(
+        sim.others
+            .iter()
+            .filter(|a| matches!(a, Action::Abort { .. }))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_failing_provider_closes_for_a_window_and_callers_inside_it_pay_nothing() {
+    let mut sim = Sim::new();
+    sim.mode = Mode::Fail;
+    let first = sim.fetch();
+    assert_eq!(sim.error(first), Some(ErrorCode::RefreshFailed));
+    let inside = sim.fetch();
+    assert_eq!(sim.error(inside), Some(ErrorCode::RefreshFailed));
+    assert_eq!(sim.provider_calls.len(), 1);
+    assert_eq!(sim.count("refreshFailed"), 1);
+    assert_eq!(sim.count("sessionExpired"), 1);
+    sim.advance(1_000);
+    sim.fetch();
+    assert_eq!(
+        sim.provider_calls.len(),
+        2,
+        "after the window, one more try"
+    );
+}
+
+// ----- the schedule -----
+
+#[test]
+fn the_schedule_refreshes_from_exp_and_never_rearms_in_the_past() {
+    let mut sim = Sim::new();
+    sim.core.start(sim.now);
+    sim.pump();
+    assert_eq!(sim.provider_calls, [(false, Reason::Initial)]);
+    assert_eq!(sim.count("stateChanged"), 1);
+    // A 60 s token with a 10 s margin is refreshed at exp − margin = 50 s.
+    sim.advance(49_000);
+    assert_eq!(sim.provider_calls.len(), 1);
+    sim.advance(1_000);
+    assert_eq!(
+        sim.provider_calls.len(),
+        3,
+        "plain (the cache is inside the margin), then forced"
+    );
+    sim.core.stop();
+    sim.advance(600_000);
+    assert_eq!(sim.provider_calls.len(), 3, "stop() ends the schedule");
+}
+
+#[test]
+fn a_tab_that_slept_past_its_refresh_refreshes_on_wake_once() {
+    let mut sim = Sim::new();
+    sim.core.start(sim.now);
+    sim.pump();
+    // The tab is frozen for ten minutes: no timer fired.
+    sim.now += 600_000;
+    sim.core.woke(sim.now, "visible");
+    sim.pump();
+    assert_eq!(sim.provider_calls.len(), 2);
+    let call = sim.fetch();
+    assert!(matches!(sim.settled[&call], Ok(Value::Response(_))));
+    assert_eq!(sim.provider_calls.len(), 2);
+}
+
+// ----- sign-out, pushes, other tabs, free -----
+
+#[test]
+fn sign_out_halts_until_a_real_sign_in_and_tells_the_other_tabs() {
+    let mut sim = Sim::new();
+    sim.core.start(sim.now);
+    sim.pump();
+    let call = sim.call();
+    sim.core.sign_out(sim.now, call);
+    sim.pump();
+    assert_eq!(sim.settled[&call], Ok(Value::Nothing));
+    assert_eq!(sim.others(&Action::BroadcastSignOut), 1);
+    let after = sim.fetch();
+    assert_eq!(sim.error(after), Some(ErrorCode::Unauthenticated));
+    sim.advance(600_000);
+    assert_eq!(sim.provider_calls.len(), 1, "nothing asks the provider");
+    let token = sim.mint();
+    sim.core.pushed(sim.now, Some(token));
+    sim.pump();
+    let call = sim.fetch();
+    assert!(matches!(sim.settled[&call], Ok(Value::Response(_))));
+}
+
+#[test]
+fn another_tabs_sign_out_is_reported_once() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.core.signed_out_elsewhere(sim.now);
+    sim.pump();
+    sim.core.signed_out_elsewhere(sim.now);
+    sim.pump();
+    assert_eq!(sim.count("sessionExpired"), 1);
+    assert!(matches!(
+        sim.events.iter().find(|e| e.name() == "sessionExpired"),
+        Some(Event::SessionExpired {
+            reason: ExpiryReason::SignedOutElsewhere
+        })
+    ));
+}
+
+#[test]
+fn free_settles_every_waiting_call_with_freed_and_sends_nothing_more() {
+    let mut sim = Sim::new();
+    sim.mode = Mode::Hang;
+    let fetch = sim.fetch();
+    let refresh = sim.call();
+    sim.core.refresh_token(sim.now, refresh);
+    let wait = sim.call();
+    sim.core.wait_for_stability(sim.now, wait, 10_000, 500);
+    sim.pump();
+    sim.core.free();
+    sim.pump();
+    for call in [fetch, refresh, wait] {
+        assert_eq!(sim.error(call), Some(ErrorCode::Freed), "call {call}");
+    }
+    assert_eq!(sim.core.poll_timeout(), None);
+    let late = sim.fetch();
+    assert_eq!(sim.error(late), Some(ErrorCode::Freed));
+    assert!(sim.requests.is_empty());
+}
+
+// ----- recovery -----
+
+fn recover(sim: &mut Sim, trigger: &str) -> Value {
+    let call = sim.call();
+    sim.core.recover(sim.now, call, trigger.into());
+    sim.pump();
+    sim.settled
+        .remove(&call)
+        .expect("settled")
+        .expect("resolved")
+}
+
+fn outcome(value: &Value) -> &'static str {
+    match value {
+        Value::Outcome { reason, .. } => reason,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_healthy_session_is_probed_and_left_alone() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    assert_eq!(outcome(&recover(&mut sim, "manual")), "healthy");
+    assert_eq!(sim.count("recoveryCheck"), 1);
+    assert_eq!(sim.count("recovered"), 0);
+    assert_eq!(sim.forced(), 0);
+}
+
+#[test]
+fn each_unhealthy_probe_alone_recovers_and_is_named() {
+    for probe in [Probe::Credits, Probe::Verify, Probe::CheckSession] {
+        let mut sim = Sim::new();
+        sim.sign_in();
+        match probe {
+            Probe::Credits => sim.restarted = true,
+            Probe::Verify => sim.script = vec![(200, r#"{"credits":100}"#), (401, "{}")],
+            Probe::CheckSession => sim.check_session = Some(false),
+        }
+        assert_eq!(outcome(&recover(&mut sim, "t")), "recovered", "{probe:?}");
+        let Some(Event::Recovered { unhealthy, .. }) =
+            sim.events.iter().find(|e| e.name() == "recovered")
+        else {
+            panic!("no recovered event for {probe:?}")
+        };
+        assert_eq!(unhealthy, &[probe]);
+        assert_eq!(sim.forced(), 1);
+        assert_eq!(sim.others(&Action::DropCreditsCache), 1);
+        assert_eq!(sim.others(&Action::AuthRecovered), 1);
+    }
+}
+
+#[test]
+fn the_verify_probe_goes_out_only_after_the_credits_answer() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    recover(&mut sim, "t");
+    let targets: Vec<_> = sim.requests.iter().skip(1).map(|(t, _)| *t).collect();
+    assert_eq!(targets, [Target::Credits { force: false }, Target::Verify]);
+}
+
+#[test]
+fn recovery_is_rate_limited_by_the_cooldown_on_record() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    assert_eq!(outcome(&recover(&mut sim, "a")), "healthy");
+    assert_eq!(outcome(&recover(&mut sim, "b")), "cooldown");
+    sim.advance(29_999);
+    assert_eq!(outcome(&recover(&mut sim, "c")), "cooldown");
+    sim.advance(1);
+    assert_eq!(outcome(&recover(&mut sim, "d")), "healthy");
+    // Another tab's stamp counts too.
+    sim.advance(30_000);
+    sim.stored_stamp = Some(sim.now - 1_000);
+    assert_eq!(outcome(&recover(&mut sim, "e")), "cooldown");
+    assert_eq!(sim.count("recoveryCheck"), 2);
+}
+
+#[test]
+fn a_failed_recovery_is_reported_once_and_never_loops() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.check_session = Some(false);
+    sim.mode = Mode::Fail;
+    assert_eq!(outcome(&recover(&mut sim, "t")), "failed");
+    assert_eq!(sim.count("refreshFailed"), 1);
+    assert_eq!(
+        sim.provider_calls.len(),
+        2,
+        "the sign-in and the one forced try"
+    );
+    sim.advance(600_000);
+    assert_eq!(sim.provider_calls.len(), 2);
+}
+
+// ----- credits -----
+
+fn credits(sim: &mut Sim, force: bool) -> CallId {
+    let call = sim.call();
+    sim.core.update_credits(sim.now, call, force);
+    sim.pump();
+    call
+}
+
+#[test]
+fn a_restart_reads_zero_recovers_and_reads_again_past_the_cache() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.restarted = true;
+    let call = credits(&mut sim, false);
+    sim.advance(5_000);
+    assert_eq!(sim.settled[&call], Ok(Value::Number(100.0)));
+    assert_eq!(sim.count("recoveryCheck"), 1);
+    assert_eq!(sim.count("recovered"), 1);
+    assert_eq!(sim.count("creditsUpdated"), 1);
+    let reads: Vec<_> = sim
+        .requests
+        .iter()
+        .filter_map(|(t, _)| match t {
+            Target::Credits { force } => Some(*force),
+            _ => None,
+        })
+        .collect();
+    // The read (0), the recovery's credits probe (0), then the read past the cache.
+    assert_eq!(reads, [false, false, true]);
+}
+
+#[test]
+fn overlapping_credit_reads_share_one_run() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.backend = Backend::Hang;
+    let a = credits(&mut sim, false);
+    let b = credits(&mut sim, false);
+    sim.backend = Backend::Normal;
+    sim.advance(30_000);
+    sim.advance(10_000);
+    assert_eq!(sim.settled.get(&a), sim.settled.get(&b));
+    assert_eq!(sim.count("creditsUpdated"), 1);
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff_then_rejected_typed() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.script = vec![(503, ""), (503, ""), (503, ""), (503, "")];
+    let call = credits(&mut sim, false);
+    sim.advance(10_000);
+    assert_eq!(sim.error(call), Some(ErrorCode::Server));
+    assert_eq!(sim.requests.len(), 1 + 4, "the read and three retries");
+}
+
+#[test]
+fn an_offline_browser_pauses_the_credits_run_without_spending_retries() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.core.set_online(sim.now, false);
+    let call = credits(&mut sim, false);
+    sim.advance(20_000);
+    assert!(sim.settled.get(&call).is_none(), "waiting for online");
+    sim.core.set_online(sim.now, true);
+    sim.pump();
+    assert_eq!(sim.settled[&call], Ok(Value::Number(100.0)));
+    // Staying offline past requestTimeoutMs rejects with network.
+    sim.core.set_online(sim.now, false);
+    let call = credits(&mut sim, false);
+    sim.advance(30_000);
+    assert_eq!(sim.error(call), Some(ErrorCode::Network));
+}
+
+#[test]
+fn odd_bodies_reject_with_bad_response_without_retrying() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.script = vec![(200, "not json")];
+    let call = credits(&mut sim, false);
+    assert_eq!(sim.error(call), Some(ErrorCode::BadResponse));
+    assert_eq!(sim.requests.len(), 2);
+}
+
+// ----- stability -----
+
+fn stable(sim: &mut Sim, max_wait: Millis) -> CallId {
+    let call = sim.call();
+    sim.core.wait_for_stability(sim.now, call, max_wait, 500);
+    sim.pump();
+    call
+}
+
+#[test]
+fn a_fresh_page_becomes_stable_by_asking_the_provider() {
+    let mut sim = Sim::new();
+    let call = stable(&mut sim, 10_000);
+    assert_eq!(sim.settled[&call], Ok(Value::Bool(true)));
+    assert_eq!(sim.provider_calls.len(), 1);
+}
+
+#[test]
+fn a_stale_mirror_is_brought_in_line() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    sim.mirror = Some(false); // a key removed by hand
+    let call = stable(&mut sim, 10_000);
+    assert_eq!(sim.settled[&call], Ok(Value::Bool(true)));
+    assert_eq!(sim.mirror, Some(true));
+}
+
+#[test]
+fn sources_that_never_agree_time_out_with_false_on_the_deadline() {
+    let mut sim = Sim::new();
+    sim.check_session = Some(false);
+    sim.sign_in();
+    let call = stable(&mut sim, 2_000);
+    sim.advance(1_999);
+    assert!(sim.settled.get(&call).is_none());
+    sim.advance(1);
+    assert_eq!(sim.settled[&call], Ok(Value::Bool(false)));
+}
