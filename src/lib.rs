@@ -23,8 +23,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
 use crate::web::config::{force_refresh_option, stability_options, trigger_label, Config};
-use crate::web::manager::Inner;
-use crate::web::promise;
+use crate::web::driver::Driver;
 
 // The TypeScript the generated `.d.ts` cannot derive from Rust: the config, the provider
 // and SDK shapes, the events and their details, the error class. `types/usage.ts` checks it
@@ -37,25 +36,22 @@ const API_TYPES: &str = include_str!("../js/api.d.ts");
 pub struct SessionManager {
     /// `None` once freed. A `Cell`, not a `RefCell`: reading it clones the `Rc` out, so no
     /// borrow can be left behind by a call into JS.
-    inner: Cell<Option<Rc<Inner>>>,
+    inner: Cell<Option<Rc<Driver>>>,
 }
 
 impl SessionManager {
     /// The live session, or the `freed` error once `free()` was called.
-    fn live(&self) -> Result<Rc<Inner>, Error> {
+    fn live(&self) -> Result<Rc<Driver>, Error> {
         let inner = self.inner.take();
         let live = inner.clone();
         self.inner.set(inner);
         live.ok_or_else(Error::freed)
     }
 
-    /// Runs `task` on the live session, or rejects with `freed`.
-    fn with_live<F>(&self, task: impl FnOnce(Rc<Inner>) -> F) -> Promise
-    where
-        F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
-    {
+    /// Runs `call` on the live session, or rejects with `freed`.
+    fn with_live(&self, call: impl FnOnce(&Rc<Driver>) -> Promise) -> Promise {
         match self.live() {
-            Ok(inner) => promise(task(inner)),
+            Ok(driver) => call(&driver),
             Err(error) => Promise::reject(&error.into()),
         }
     }
@@ -70,7 +66,7 @@ impl SessionManager {
     ) -> Result<SessionManager, JsValue> {
         let config = Config::read(&config)?;
         Ok(SessionManager {
-            inner: Cell::new(Some(Inner::new(config))),
+            inner: Cell::new(Some(Driver::new(config))),
         })
     }
 
@@ -104,10 +100,7 @@ impl SessionManager {
     /// Stops, forgets the token, clears the storage mirror and tells other tabs.
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
     pub fn sign_out(&self) -> Promise {
-        self.with_live(|inner| async move {
-            inner.sign_out();
-            Ok(JsValue::UNDEFINED)
-        })
+        self.with_live(|driver| driver.sign_out())
     }
 
     /// `fetch` with the bearer added for allowed origins, refreshed and retried once on 401.
@@ -117,13 +110,13 @@ impl SessionManager {
         #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: JsValue,
     ) -> Promise {
-        self.with_live(|inner| inner.fetch_with_auth(input, init))
+        self.with_live(|driver| driver.fetch_with_auth(&input, &init))
     }
 
     /// Forces a refresh (shared with any in flight) and resolves with the new token.
     #[wasm_bindgen(js_name = refreshToken, unchecked_return_type = "Promise<string>")]
     pub fn refresh_token(&self) -> Promise {
-        self.with_live(|inner| inner.refresh_token())
+        self.with_live(|driver| driver.refresh_token())
     }
 
     /// Whether the manager holds a token that has not expired.
@@ -150,7 +143,7 @@ impl SessionManager {
         #[wasm_bindgen(unchecked_optional_param_type = "string")] trigger: JsValue,
     ) -> Promise {
         match trigger_label(&trigger) {
-            Ok(label) => self.with_live(|inner| inner.recovery_check(label)),
+            Ok(label) => self.with_live(|driver| driver.recovery_check(label)),
             Err(error) => Promise::reject(&error.into()),
         }
     }
@@ -178,10 +171,9 @@ impl SessionManager {
         #[wasm_bindgen(unchecked_optional_param_type = "StabilityOptions")] options: JsValue,
     ) -> Promise {
         match stability_options(&options) {
-            Ok((max_wait, interval)) => self.with_live(|inner| async move {
-                let stable = inner.wait_for_stability(max_wait, interval).await;
-                Ok(JsValue::from_bool(stable))
-            }),
+            Ok((max_wait, interval)) => {
+                self.with_live(|driver| driver.wait_for_stability(max_wait, interval))
+            }
             Err(error) => Promise::reject(&error.into()),
         }
     }

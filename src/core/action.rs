@@ -138,6 +138,8 @@ pub enum Action {
         /// Whether to call `checkSession()`.
         provider: bool,
     },
+    /// Listen for the browser's `online` event (report with `Core::set_online`), or stop.
+    WatchOnline(bool),
     /// Write the token to the storage mirror (`storageKeys`), or clear it.
     Mirror(Option<Token>),
     /// Read the recovery attempts on record (the stored `last_recovery_attempt`, and the

@@ -567,17 +567,23 @@ impl Core {
                 self.probe_credits_done(now, run, healthy);
             }
             SendOwner::Verify(run) => {
-                let accepted = matches!(
-                    reply,
+                let verdict = match reply {
                     Reply::Answered {
-                        status: 200..=299,
-                        ..
+                        status: 200..=299, ..
+                    } => {
+                        self.session.verified();
+                        Ok(())
                     }
-                );
-                if accepted {
-                    self.session.verified();
-                }
-                self.verify_done(now, run, accepted);
+                    Reply::Answered { .. } => Err(Error::new(
+                        ErrorCode::RefreshFailed,
+                        "the verify endpoint did not accept the session",
+                    )),
+                    _ => Err(Error::new(
+                        ErrorCode::Network,
+                        "fetch failed (offline, DNS, CORS or a refused connection)",
+                    )),
+                };
+                self.verify_done(now, run, verdict);
             }
         }
         self.run(now);
@@ -704,7 +710,7 @@ impl Core {
                     true,
                 ),
                 SendOwner::CreditsProbe(run) => self.probe_credits_done(now, run, false),
-                SendOwner::Verify(run) => self.verify_done(now, run, false),
+                SendOwner::Verify(run) => self.verify_done(now, run, Err(timeout)),
             }
         }
         while let Some(index) = self.samples.iter().position(|s| s.deadline <= now) {
@@ -1171,7 +1177,7 @@ impl Core {
                 if self.settings.verify_endpoint {
                     self.send(now, SendOwner::Verify(id), Target::Verify, Some(token));
                 } else {
-                    self.verify_done(now, id, true);
+                    self.verify_done(now, id, Ok(()));
                 }
             }
             Stage::Claiming | Stage::Probing | Stage::Reverifying => {}
@@ -1187,7 +1193,7 @@ impl Core {
         if self.settings.verify_endpoint {
             self.send(now, SendOwner::Verify(id), Target::Verify, token);
         } else {
-            self.verify_done(now, id, true);
+            self.verify_done(now, id, Ok(()));
         }
     }
 
@@ -1198,24 +1204,19 @@ impl Core {
         }
     }
 
-    fn verify_done(&mut self, now: Millis, id: u32, accepted: bool) {
+    /// The verify endpoint answered: as a probe (any failure is unhealthy), or as the
+    /// re-verify of a new token (a failure fails the recovery, and says why).
+    fn verify_done(&mut self, now: Millis, id: u32, verdict: Result<(), Error>) {
         let Some(run) = self.recoveries.iter_mut().find(|r| r.id == id) else {
             return;
         };
         if run.stage == Stage::Reverifying {
-            if !accepted {
-                return self.recovery_failed(
-                    now,
-                    id,
-                    Error::new(
-                        ErrorCode::RefreshFailed,
-                        "the verify endpoint did not accept the session",
-                    ),
-                );
-            }
-            return self.recovered(now, id);
+            return match verdict {
+                Ok(()) => self.recovered(now, id),
+                Err(error) => self.recovery_failed(now, id, error),
+            };
         }
-        run.verify = Some(accepted);
+        run.verify = Some(verdict.is_ok());
         self.judge_probes(now, id);
     }
 
@@ -1332,14 +1333,21 @@ impl Core {
 
     fn credits_read(&mut self, now: Millis) {
         let Some(run) = &mut self.credits else { return };
+        let was_offline = matches!(run.stage, CreditsStage::Offline { .. });
         if !self.online {
             run.stage = CreditsStage::Offline {
                 until: now.saturating_add(self.settings.policy.request_timeout_ms),
             };
+            if !was_offline {
+                self.actions.push_back(Action::WatchOnline(true));
+            }
             self.info("offline: waiting for the browser to come back online");
             return;
         }
         run.stage = CreditsStage::Reading;
+        if was_offline {
+            self.actions.push_back(Action::WatchOnline(false));
+        }
         let force = run.force;
         self.begin_attempt(now, Owner::Credits, Target::Credits { force }, true, true);
     }
@@ -1402,6 +1410,9 @@ impl Core {
         let Some(run) = self.credits.take() else {
             return;
         };
+        if matches!(run.stage, CreditsStage::Offline { .. }) {
+            self.actions.push_back(Action::WatchOnline(false));
+        }
         match result {
             Ok(credits) => {
                 self.events.push_back(Event::CreditsUpdated { credits });

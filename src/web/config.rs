@@ -5,7 +5,7 @@ use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Url;
 
-use super::log::Level;
+use crate::core::action::Level;
 use crate::core::credits::{CreditsPolicy, MAX_RETRIES_LIMIT};
 use crate::core::error::Error;
 use crate::core::policy::Policy;
@@ -46,6 +46,9 @@ pub struct Config {
     pub fetch: Function,
     /// Console level.
     pub log_level: Level,
+    /// A clock to run on instead of the browser's (`now`, `setTimeout`, `clearTimeout`):
+    /// simulations and the browser suites run the library on virtual time with it.
+    pub clock: Option<JsValue>,
 }
 
 impl Config {
@@ -136,6 +139,7 @@ impl Config {
             credits,
             fetch,
             log_level,
+            clock: Some(get("clock")?).filter(|c| c.is_object()),
         })
     }
 

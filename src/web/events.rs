@@ -7,19 +7,10 @@
 use js_sys::{Array, Function, Map, Object, Reflect, Set};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::log::Logger;
+use super::log::write;
+use crate::core::action::Level;
 use crate::core::error::Error;
-
-/// Every event name `on` accepts.
-pub const EVENTS: [&str; 7] = [
-    "tokenRefreshed",
-    "refreshFailed",
-    "sessionExpired",
-    "recoveryCheck",
-    "recovered",
-    "creditsUpdated",
-    "stateChanged",
-];
+use crate::core::event::{Field, NAMES};
 
 /// Listener registry of one `SessionManager`.
 pub struct Events {
@@ -36,7 +27,7 @@ impl Events {
 
     /// Adds `listener` for `name`; returns the function that removes it.
     pub fn on(&self, name: &str, listener: &JsValue) -> Result<Function, Error> {
-        if !EVENTS.contains(&name) {
+        if !NAMES.contains(&name) {
             return Err(Error::config(
                 "on()",
                 "got an unknown event name; see SessionEvent for the list",
@@ -65,7 +56,7 @@ impl Events {
 
     /// Calls every listener of `name` with `detail`. A listener that throws is logged and
     /// skipped; the others still run.
-    pub fn emit(&self, name: &str, detail: &JsValue, log: &Logger) {
+    pub fn emit(&self, name: &str, detail: &JsValue, log: Level) {
         let Ok(set) = self
             .listeners
             .get(&JsValue::from_str(name))
@@ -77,11 +68,12 @@ impl Events {
         for listener in Array::from(&set).iter() {
             if let Ok(f) = listener.dyn_into::<Function>() {
                 if f.call1(&JsValue::UNDEFINED, detail).is_err() {
-                    log.warn(&[
+                    let line = [
                         "a '",
                         name,
                         "' listener threw; the other listeners still ran",
-                    ]);
+                    ];
+                    write(log, Level::Warn, &line.concat());
                 }
             }
         }
@@ -102,4 +94,19 @@ pub fn detail(fields: &[(&str, JsValue)]) -> JsValue {
         let _ = Reflect::set(&object, &JsValue::from_str(key), value);
     }
     object.into()
+}
+
+/// One field of an event detail, as JavaScript sees it.
+pub fn field(field: Field<'_>) -> JsValue {
+    match field {
+        Field::Text(text) => JsValue::from_str(text),
+        Field::Number(n) => JsValue::from_f64(n),
+        Field::Bool(b) => JsValue::from_bool(b),
+        Field::Time(at) => super::driver::expiry(at),
+        Field::Probes(probes) => probes
+            .iter()
+            .map(|p| JsValue::from_str(p.as_str()))
+            .collect::<Array>()
+            .into(),
+    }
 }

@@ -1,25 +1,20 @@
-//! Preparing, authorising and sending one request.
+//! Preparing one request.
 //!
 //! A request is built once as a `Request` (resolving the URL, method, headers and body the
-//! way fetch would). Each attempt sends a *clone*, so the retry after a 401 carries the same
-//! method, URL, headers and body, whatever the body type. The one exception is a
-//! `ReadableStream` body: cloning would buffer the whole stream in memory, so such a request
-//! is sent once and not retried.
+//! way fetch would). Each attempt sends a *clone* (`send` in `js/runtime.js`), so the retry
+//! after a 401 carries the same method, URL, headers and body, whatever the body type. The
+//! one exception is a `ReadableStream` body: cloning would buffer the whole stream in
+//! memory, so such a request is sent once and not retried.
 //!
 //! The request carries the manager's own `AbortSignal` (the request timeout); the caller's
 //! signal is forwarded into it by `follow` in `js/runtime.js`. That works in every browser of the
 //! baseline, where `AbortSignal.any` does not (Safari < 17.4, Firefox < 124, Chrome < 116).
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, ReadableStream, Request, RequestInit, Response, Url};
+use web_sys::{AbortController, AbortSignal, ReadableStream, Request, RequestInit, Url};
 
-use super::deadline::within;
 use super::error::Failure;
-use crate::core::error::{Error, ErrorCode};
-use crate::core::refusal::asks_for_refresh;
-use crate::core::Millis;
 
 #[wasm_bindgen]
 extern "C" {
@@ -103,61 +98,14 @@ impl Prepared {
         self.caller.aborted().then(|| self.caller.reason())
     }
 
-    /// Sends one attempt with `Authorization: Bearer <token>` (or unchanged when `token` is
-    /// `None`). Waits at most `timeout_ms`, then aborts the request and fails with `timeout`.
-    /// The caller's abort rejects with the caller's own reason, as fetch does.
-    pub async fn send(
-        &self,
-        fetch: &Function,
-        token: Option<&str>,
-        timeout_ms: Millis,
-    ) -> Result<Response, Failure> {
-        // `Request::clone` tees the body for a replay; a stream body is sent as the one instance.
-        let attempt = if self.replayable {
-            self.base.clone().map_err(Failure::Input)?
-        } else {
-            Clone::clone(&self.base)
-        };
-        if let Some(token) = token {
-            attempt
-                .headers()
-                .set("Authorization", &["Bearer ", token].concat())
-                .map_err(Failure::Input)?;
-        }
-        // A fetch that throws synchronously failed like one that rejects.
-        let returned = match fetch.call1(&JsValue::UNDEFINED, &attempt) {
-            Ok(returned) => returned,
-            Err(error) => return Err(self.failed(error)),
-        };
-        match within(timeout_ms, JsFuture::from(Promise::resolve(&returned))).await {
-            Err(_) => {
-                if let Some(reason) = self.aborted() {
-                    return Err(Failure::Aborted(reason));
-                }
-                self.timeout.abort();
-                Err(Error::new(
-                    ErrorCode::Timeout,
-                    "the request did not complete within requestTimeoutMs",
-                )
-                .into())
-            }
-            Ok(Err(error)) => Err(self.failed(error)),
-            Ok(Ok(value)) => value.dyn_into::<Response>().map_err(|_| {
-                Error::new(
-                    ErrorCode::Network,
-                    "fetch resolved to something that is not a Response",
-                )
-                .into()
-            }),
-        }
+    /// The request to send (each attempt sends a clone of it, when it may be sent again).
+    pub fn request(&self) -> &Request {
+        &self.base
     }
 
-    /// Why fetch failed: the caller's abort (with the caller's own reason), or the network.
-    fn failed(&self, error: JsValue) -> Failure {
-        match self.aborted() {
-            Some(reason) => Failure::Aborted(reason),
-            None => Failure::Network(error),
-        }
+    /// Aborts the request: its time is up.
+    pub fn abort(&self) {
+        self.timeout.abort();
     }
 }
 
@@ -167,30 +115,4 @@ impl Drop for Prepared {
             let _ = unfollow.call0(&JsValue::UNDEFINED);
         }
     }
-}
-
-/// Whether a response asks for a new token: any 401, or a 403 whose JSON body says
-/// `requires_refresh: true` (plain or wrapped in `detail`). The body is read from a clone,
-/// so the caller still gets it; the core reads it (`core::refusal`).
-pub async fn wants_refresh(response: &Response, timeout_ms: Millis) -> bool {
-    let status = response.status();
-    if status != 403 {
-        return asks_for_refresh(status, "");
-    }
-    let Ok(copy) = response.clone() else {
-        return false;
-    };
-    body_text(&copy, timeout_ms)
-        .await
-        .is_some_and(|body| asks_for_refresh(status, &body))
-}
-
-/// A response's body as text, read within `timeout_ms`; `None` if it cannot be.
-pub async fn body_text(response: &Response, timeout_ms: Millis) -> Option<String> {
-    let text = response.text().ok()?;
-    within(timeout_ms, JsFuture::from(text))
-        .await
-        .ok()?
-        .ok()?
-        .as_string()
 }

@@ -9,7 +9,10 @@ use std::cell::Cell;
 
 use web_sys::Storage;
 
-use super::log::Logger;
+use super::log::write;
+use crate::core::action::Level;
+use crate::core::recovery::{format_stamp, parse_stamp, LAST_ATTEMPT_KEY};
+use crate::core::Millis;
 
 /// Writes the token under every configured key, and removes it on sign-out.
 pub struct Mirror {
@@ -30,12 +33,12 @@ impl Mirror {
     }
 
     /// Writes `token` under every key.
-    pub fn write(&self, token: &str, log: &Logger) {
+    pub fn write(&self, token: &str, log: Level) {
         self.each(log, |storage, key| storage.set_item(key, token).is_ok());
     }
 
     /// Removes every key.
-    pub fn clear(&self, log: &Logger) {
+    pub fn clear(&self, log: Level) {
         self.each(log, |storage, key| storage.remove_item(key).is_ok());
     }
 
@@ -54,7 +57,7 @@ impl Mirror {
         Some(found)
     }
 
-    fn each(&self, log: &Logger, mut op: impl FnMut(&Storage, &str) -> bool) {
+    fn each(&self, log: Level, mut op: impl FnMut(&Storage, &str) -> bool) {
         if self.keys.is_empty() {
             return;
         }
@@ -68,7 +71,11 @@ impl Mirror {
         }
         self.broken.set(!ok);
         if !ok && !self.warned.replace(true) {
-            log.warn(&["localStorage refused the token mirror; the token stays in memory only"]);
+            write(
+                log,
+                Level::Warn,
+                "localStorage refused the token mirror; the token stays in memory only",
+            );
         }
     }
 }
@@ -76,4 +83,35 @@ impl Mirror {
 /// localStorage, or `None` where the page may not use it (sandboxed frames, disabled storage).
 pub fn local_storage() -> Option<Storage> {
     web_sys::window()?.local_storage().ok().flatten()
+}
+
+thread_local! {
+    /// The last recovery attempt whose stamp could not be stored (storage blocked, full or
+    /// unreadable), shared by every manager on the page: the in-memory cooldown.
+    static UNSTORED_ATTEMPT: Cell<Option<Millis>> = const { Cell::new(None) };
+}
+
+/// The recovery attempts on record: the stored `last_recovery_attempt` (shared by every tab)
+/// and the page's in-memory one.
+pub fn read_stamps() -> [Option<Millis>; 2] {
+    let stored = local_storage()
+        .and_then(|s| s.get_item(LAST_ATTEMPT_KEY).ok().flatten())
+        .and_then(|v| parse_stamp(&v));
+    [stored, UNSTORED_ATTEMPT.with(Cell::get)]
+}
+
+/// Stores a recovery attempt; where storage refuses, the page keeps it in memory.
+pub fn write_stamp(at: Millis, log: Level) {
+    let saved = local_storage().is_some_and(|s| {
+        s.get_item(LAST_ATTEMPT_KEY).is_ok()
+            && s.set_item(LAST_ATTEMPT_KEY, &format_stamp(at)).is_ok()
+    });
+    if !saved {
+        write(
+            log,
+            Level::Debug,
+            "localStorage refused last_recovery_attempt; the cooldown is kept in memory",
+        );
+    }
+    UNSTORED_ATTEMPT.with(|c| c.set((!saved).then_some(at)));
 }

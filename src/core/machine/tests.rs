@@ -41,6 +41,8 @@ struct Sim {
     cached: Option<(String, Millis)>,
     newest: Option<String>,
     provider_calls: Vec<(bool, Reason)>,
+    /// The last provider call, for answering a hanging one by hand.
+    last_refresh: Option<RefreshId>,
     backend: Backend,
     /// Scripted replies (status, body), used before the rules above.
     script: Vec<(u16, &'static str)>,
@@ -87,6 +89,7 @@ impl Sim {
             cached: None,
             newest: None,
             provider_calls: vec![],
+            last_refresh: None,
             backend: Backend::Normal,
             script: vec![],
             restarted: false,
@@ -131,6 +134,7 @@ impl Sim {
         match action {
             Action::CallProvider { id, force, reason } => {
                 self.provider_calls.push((force, reason));
+                self.last_refresh = Some(id);
                 let answer = match self.mode {
                     Mode::Hang => return,
                     Mode::Null => Ok(None),
@@ -752,4 +756,76 @@ fn sources_that_never_agree_time_out_with_false_on_the_deadline() {
     assert!(sim.settled.get(&call).is_none());
     sim.advance(1);
     assert_eq!(sim.settled[&call], Ok(Value::Bool(false)));
+}
+
+#[test]
+fn a_pushed_sign_in_resumes_a_started_schedule() {
+    let mut sim = Sim::with(Settings {
+        policy: Policy {
+            refresh_interval_ms: 100,
+            ..Policy::default()
+        },
+        ..settings()
+    });
+    sim.core.start(sim.now);
+    sim.pump();
+    sim.advance(30);
+    sim.core.pushed(sim.now, None);
+    sim.pump();
+    let asked = sim.provider_calls.len();
+    sim.advance(300);
+    assert_eq!(
+        sim.provider_calls.len(),
+        asked,
+        "halted: no scheduled calls"
+    );
+    let call = sim.fetch();
+    assert_eq!(sim.error(call), Some(ErrorCode::Unauthenticated));
+    let token = sim.mint();
+    sim.core.pushed(sim.now, Some(token));
+    sim.pump();
+    assert!(sim.core.is_authenticated(sim.now));
+    sim.advance(250);
+    assert!(
+        sim.provider_calls.len() > asked,
+        "the schedule resumed: {:?}",
+        sim.core.poll_timeout()
+    );
+}
+
+#[test]
+fn a_push_that_lands_before_the_providers_own_answer_leaves_the_schedule_running() {
+    let mut sim = Sim::with(Settings {
+        policy: Policy {
+            refresh_interval_ms: 100,
+            ..Policy::default()
+        },
+        ..settings()
+    });
+    sim.mode = Mode::Hang;
+    sim.core.start(sim.now);
+    sim.pump();
+    let token = sim.mint();
+    sim.core.pushed(sim.now, Some(token.clone()));
+    sim.pump();
+    let id = sim.last_refresh.unwrap();
+    sim.core.provider_answered(sim.now, id, Ok(Some(token)));
+    sim.pump();
+    sim.mode = Mode::Ok;
+    sim.advance(30);
+    sim.core.pushed(sim.now, None);
+    sim.pump();
+    let call = sim.fetch();
+    assert_eq!(sim.error(call), Some(ErrorCode::Unauthenticated));
+    sim.advance(300);
+    let asked = sim.provider_calls.len();
+    let token = sim.mint();
+    sim.core.pushed(sim.now, Some(token));
+    sim.pump();
+    sim.advance(250);
+    assert!(
+        sim.provider_calls.len() > asked,
+        "the schedule resumed: {:?}",
+        sim.core.poll_timeout()
+    );
 }
