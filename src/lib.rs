@@ -4,10 +4,30 @@
 //! carries out its decisions in the browser. This file holds only the JavaScript API of
 //! SPEC.md.
 #![deny(missing_docs)]
+// The shipped module is no_std (see Cargo.toml's `std` feature).
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+
+extern crate alloc;
+
+/// A panic traps. Nothing here panics by design, and std's handler would pull in
+/// `core::fmt` to format a message nobody reads.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &::core::panic::PanicInfo) -> ! {
+    ::core::arch::wasm32::unreachable()
+}
 
 pub mod bridge;
 pub mod core;
 pub mod web;
+
+/// What std's prelude would give every module; the shipped module is no_std.
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
 
 /// Talc instead of std's dlmalloc: a fraction of its code, and the module is
 /// single-threaded (no atomics), which is what this allocator variant assumes.
@@ -15,8 +35,8 @@ pub mod web;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-use std::cell::Cell;
-use std::rc::Rc;
+use ::core::cell::Cell;
+use alloc::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;

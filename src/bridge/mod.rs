@@ -7,6 +7,9 @@
 //! be a closure handed to JS plus an async state machine in the module, for no gain: the
 //! manager already bounds every provider call by `tokenTimeoutMs` and checks every answer.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/bridges.js")]

@@ -2,7 +2,11 @@
 //! reports back ([`Reply`], [`Answer`](super::session::Answer)). The browser layer decides
 //! nothing: it carries out each action and feeds each result back in.
 
-use std::borrow::Cow;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
+use alloc::string::String;
 
 use super::error::Error;
 use super::session::{Reason, RefreshId, Token};

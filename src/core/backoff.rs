@@ -1,5 +1,8 @@
 //! Exponential backoff as a pure iterator: it says how long to wait, the caller sleeps.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::Millis;
 
 /// Delays of `base · 2ⁿ`, capped at `max`, optionally with seeded "equal jitter" (each delay

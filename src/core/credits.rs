@@ -4,6 +4,9 @@
 //! re-established, and an overloaded one answers 5xx or 429. Both are worth a few
 //! spaced-out retries; nothing else is.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::backoff::Backoff;
 use super::error::{Error, ErrorCode};
 use super::json::{Object, Value};

@@ -1,7 +1,10 @@
 //! Errors with a stable code: the one thing JavaScript callers may branch on.
 
-use std::borrow::Cow;
-use std::fmt;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
+use core::fmt;
 
 /// The stable `code` of a JS `SessionError`. Callers branch on these names, so they never change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,4 +84,4 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}

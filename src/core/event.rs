@@ -2,6 +2,9 @@
 //! event's detail. `js/api.d.ts` declares the same shapes (`SessionEventMap`), and
 //! `e2e/faults.test.js` type-checks each runtime detail against it.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::error::Error;
 use super::session::Reason;
 use super::Millis;

@@ -33,6 +33,9 @@
 //! assert_eq!(Object::parse(r#"{"a": 1,}"#), None, "a trailing comma is invalid");
 //! ```
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Objects and arrays nested deeper than this make a document invalid, so hostile input
 /// cannot exhaust the stack. The top-level object is level 1.
 pub const MAX_DEPTH: u32 = 32;

@@ -5,6 +5,9 @@
 //! decodes the payload (base64url, then the small JSON reader of [`super::json`]) in plain
 //! Rust, so the whole path is fuzzed natively.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::json::{Object, Value};
 use super::Millis;
 

@@ -12,8 +12,14 @@
 //! - the stability waits;
 //! - every deadline: provider calls, requests, samples, sleeps, the refresh schedule.
 
-use std::borrow::Cow;
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use super::action::{
     Action, CallId, Level, Read, Rejection, Reply, SampleId, SendId, Target, Value,

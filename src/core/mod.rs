@@ -4,6 +4,9 @@
 //! natively under `cargo test` on a virtual clock. The browser layer (`crate::web`) only
 //! carries out what this module decides.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod action;
 pub mod backoff;
 pub mod credits;

@@ -1,5 +1,8 @@
 //! The numeric settings of a session, validated once at construction.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::error::Error;
 use super::Millis;
 
@@ -53,7 +56,9 @@ impl Policy {
         min: Millis,
     ) -> Result<Millis, Error> {
         let Some(v) = value else { return Ok(default) };
-        if !v.is_finite() || v.fract() != 0.0 {
+        // Whole: every float from 2^53 up is one; below, the round trip through i64 says.
+        let whole = v.abs() >= 9_007_199_254_740_992.0 || (v as i64) as f64 == v;
+        if !v.is_finite() || !whole {
             return Err(Error::config(
                 field,
                 "must be a whole number of milliseconds",

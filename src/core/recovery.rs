@@ -6,6 +6,9 @@
 //! only trusted when they make sense, so a bad value can delay recovery by at most one
 //! cooldown, never forever.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::{decimal, Millis};
 
 /// The localStorage key holding the last attempt time (ms since the epoch, decimal).

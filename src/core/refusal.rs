@@ -4,6 +4,9 @@
 //! `{"error":"Token has expired",…,"requires_refresh":true}`, sometimes wrapped as
 //! `{"detail":{…}}` (FastAPI's `HTTPException`), and some send it with 403 rather than 401.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::json::{Object, Value};
 
 /// Whether a response with `status` and `body` (its text) asks for a refreshed token: any

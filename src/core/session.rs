@@ -20,7 +20,11 @@
 //! - The session is reported expired once. The report is re-armed only by a real sign-in,
 //!   or by the backend accepting a token newer than the one that was current at the report.
 
-use std::fmt;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::string::String;
+use core::fmt;
 
 use super::backoff::Backoff;
 use super::error::{Error, ErrorCode};

@@ -2,6 +2,9 @@
 //! are all signed in, or all signed out. Right after a page load or a backend restart they
 //! briefly disagree, and a credits read made in that window is the one that shows 0.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::Millis;
 
 /// `waitForAuthStability()` waits at most this long by default, and `updateCredits` waits

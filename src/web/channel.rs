@@ -2,6 +2,9 @@
 //! one, otherwise `storage` events on a localStorage key (Safari before 15.4 has no
 //! `BroadcastChannel`). Either way a tab does not hear its own messages.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, Event, MessageEvent, StorageEvent, Window};
 

@@ -2,6 +2,9 @@
 //! page injects through `config.clock`, as the browser suites do to run the whole library on
 //! virtual time. The core never reads a clock; this is the only place that does.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 

@@ -1,6 +1,9 @@
 //! Reading the JS `SessionConfig` into checked Rust values. Every failure is a `config`
 //! error that names the field.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Url;

@@ -10,8 +10,12 @@
 //! re-enters the manager from inside one (a listener, the provider) only feeds the core: the
 //! loop already running drains it.
 
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::rc::{Rc, Weak};
+use alloc::vec::Vec;
+use core::cell::{Cell, OnceCell, RefCell};
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -28,6 +32,7 @@ use super::log::write;
 use super::provider::Following;
 use super::request::Prepared;
 use super::storage::{read_stamps, write_stamp, Mirror};
+use super::PageLocal;
 use crate::core::action::{Action, CallId, Read, Rejection, Reply, Target, Value};
 use crate::core::credits::{retry_after_ms, with_refresh};
 use crate::core::error::{Error, ErrorCode};
@@ -123,19 +128,13 @@ impl Driver {
             .as_ref()
             .and_then(Clock::injected)
             .unwrap_or(Clock::Browser);
-        let id = NEXT_MANAGER.with(|n| {
-            n.set(n.get().wrapping_add(1));
-            n.get()
-        });
-        let callback: Function = CALLBACK
-            .with(|c| {
-                c.as_ref()
-                    .unchecked_ref::<Function>()
-                    .bind1(&JsValue::NULL, &id.into())
-            })
+        let id = NEXT_MANAGER.0.get().wrapping_add(1);
+        NEXT_MANAGER.0.set(id);
+        let callback: Function = callback()
+            .bind1(&JsValue::NULL, &id.into())
             .unchecked_into();
         let driver = Rc::new_cyclic(|weak: &Weak<Driver>| {
-            MANAGERS.with(|m| m.borrow_mut().push((id, weak.clone())));
+            MANAGERS.0.borrow_mut().push((id, weak.clone()));
             Driver {
                 core: RefCell::new(Core::new(settings)),
                 mirror: Mirror::new(config.storage_keys.clone()),
@@ -760,29 +759,40 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         let id = self.id;
-        MANAGERS.with(|m| m.borrow_mut().retain(|(m, _)| *m != id));
+        MANAGERS.0.borrow_mut().retain(|(m, _)| *m != id);
     }
 }
 
-thread_local! {
-    /// Every live manager of the page, by id.
-    static MANAGERS: RefCell<Vec<(u32, Weak<Driver>)>> = const { RefCell::new(Vec::new()) };
-    static NEXT_MANAGER: Cell<u32> = const { Cell::new(0) };
-    /// The one callback of the page. Page-wide on purpose, and never dropped: promises and
-    /// timers may settle long after their manager was freed, and calling a dropped closure
-    /// throws. An `Fn`, so a callback that arrives while another runs is not refused.
-    static CALLBACK: Closure<dyn Fn(u32, u32, u32, JsValue)> =
-        Closure::new(|manager: u32, kind: u32, id: u32, value: JsValue| {
-            let driver = MANAGERS.with(|m| {
-                m.borrow()
+/// Every live manager of the page, by id.
+static MANAGERS: PageLocal<RefCell<Vec<(u32, Weak<Driver>)>>> =
+    PageLocal(RefCell::new(Vec::new()));
+static NEXT_MANAGER: PageLocal<Cell<u32>> = PageLocal(Cell::new(0));
+/// The one callback of the page. Page-wide on purpose, and never dropped: promises and
+/// timers may settle long after their manager was freed, and calling a dropped closure
+/// throws. An `Fn`, so a callback that arrives while another runs is not refused.
+static CALLBACK: PageLocal<OnceCell<Closure<dyn Fn(u32, u32, u32, JsValue)>>> =
+    PageLocal(OnceCell::new());
+
+/// The page's one callback, made on first use.
+fn callback() -> &'static Function {
+    CALLBACK
+        .0
+        .get_or_init(|| {
+            Closure::new(|manager: u32, kind: u32, id: u32, value: JsValue| {
+                // Cloned out, so no borrow is held while the manager runs.
+                let driver = MANAGERS
+                    .0
+                    .borrow()
                     .iter()
                     .find(|(id, _)| *id == manager)
-                    .and_then(|(_, weak)| weak.upgrade())
-            });
-            if let Some(driver) = driver {
-                driver.on_js(kind, id, value);
-            }
-        });
+                    .and_then(|(_, weak)| weak.upgrade());
+                if let Some(driver) = driver {
+                    driver.on_js(kind, id, value);
+                }
+            })
+        })
+        .as_ref()
+        .unchecked_ref()
 }
 
 /// What other tabs of the origin hear when this one signs out.

@@ -1,5 +1,8 @@
 //! Converting errors into JS `SessionError`s, once, at the boundary.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::{Error, ErrorCode};

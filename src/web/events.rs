@@ -4,6 +4,9 @@
 //! back is `Set.prototype.delete` bound to that set and listener. So no Rust closure is
 //! created per subscription, and nothing leaks when a page never unsubscribes.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Array, Function, Map, Object, Reflect, Set};
 use wasm_bindgen::{JsCast, JsValue};
 

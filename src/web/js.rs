@@ -2,6 +2,9 @@
 //! can throw is `catch`-ed, or cannot throw by construction (the snippet turns every failure
 //! into a callback).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Function, JSON};
 use wasm_bindgen::prelude::*;
 

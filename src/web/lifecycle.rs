@@ -1,6 +1,9 @@
 //! Page-lifecycle listeners. Hidden tabs throttle timers to once a minute or less (Safari
 //! longer), so the session re-checks whenever the tab may have slept past its refresh.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Event, VisibilityState, Window};
 

@@ -8,6 +8,9 @@
 //! borrowed and trap the module on the next poll. A console that throws (or is missing)
 //! only loses the line.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasm_bindgen::prelude::*;
 
 use crate::core::action::Level;

@@ -4,6 +4,9 @@
 //! timer is cancelled when it is replaced or dropped, and every wait on JavaScript has a
 //! deadline in the core.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod channel;
 pub mod clock;
 pub mod config;
@@ -21,3 +24,12 @@ pub mod storage;
 pub fn random_seed() -> u64 {
     (js_sys::Math::random() * u64::MAX as f64) as u64
 }
+
+/// State shared by everything on the page (the managers, the one callback, the in-memory
+/// recovery stamp). `thread_local!` is std-only; a wasm32 module without the atomics feature
+/// runs on one thread, so sharing is sound there. The page's std-using test builds are
+/// single-threaded wasm too; natively this state is never touched.
+pub struct PageLocal<T>(pub T);
+
+// SAFETY: see above: one thread, so never shared across threads.
+unsafe impl<T> Sync for PageLocal<T> {}

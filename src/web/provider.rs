@@ -3,6 +3,9 @@
 //! sign-out) to the listener registered here, so the manager never pays for a second
 //! refresh of a token the provider already renewed.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 

@@ -10,6 +10,9 @@
 //! signal is forwarded into it by `follow` in `js/runtime.js`. That works in every browser of the
 //! baseline, where `AbortSignal.any` does not (Safari < 17.4, Firefox < 124, Chrome < 116).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal, ReadableStream, Request, RequestInit, Url};

@@ -5,7 +5,12 @@
 //! storage is blocked, while a blocked or full storage must degrade to memory only, never
 //! to an exception.
 
-use std::cell::Cell;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::Cell;
 
 use web_sys::Storage;
 
@@ -85,11 +90,10 @@ pub fn local_storage() -> Option<Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-thread_local! {
-    /// The last recovery attempt whose stamp could not be stored (storage blocked, full or
-    /// unreadable), shared by every manager on the page: the in-memory cooldown.
-    static UNSTORED_ATTEMPT: Cell<Option<Millis>> = const { Cell::new(None) };
-}
+/// The last recovery attempt whose stamp could not be stored (storage blocked, full or
+/// unreadable), shared by every manager on the page: the in-memory cooldown.
+static UNSTORED_ATTEMPT: super::PageLocal<Cell<Option<Millis>>> =
+    super::PageLocal(Cell::new(None));
 
 /// The recovery attempts on record: the stored `last_recovery_attempt` (shared by every tab)
 /// and the page's in-memory one.
@@ -97,7 +101,7 @@ pub fn read_stamps() -> [Option<Millis>; 2] {
     let stored = local_storage()
         .and_then(|s| s.get_item(LAST_ATTEMPT_KEY).ok().flatten())
         .and_then(|v| parse_stamp(&v));
-    [stored, UNSTORED_ATTEMPT.with(Cell::get)]
+    [stored, UNSTORED_ATTEMPT.0.get()]
 }
 
 /// Stores a recovery attempt; where storage refuses, the page keeps it in memory.
@@ -113,5 +117,5 @@ pub fn write_stamp(at: Millis, log: Level) {
             "localStorage refused last_recovery_attempt; the cooldown is kept in memory",
         );
     }
-    UNSTORED_ATTEMPT.with(|c| c.set((!saved).then_some(at)));
+    UNSTORED_ATTEMPT.0.set((!saved).then_some(at));
 }
