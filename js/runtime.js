@@ -1,8 +1,17 @@
-// The small runtime pieces session-keeper needs from JavaScript, in one module (each
-// separate snippet file is one more request when a page loads the package). Everything
-// asynchronous ends in one call back into the manager, `cb(kind, id, value)`, so the Rust
-// side holds no future and creates no closure per call. Nothing here throws: every failure
-// becomes a `cb` call.
+// session-keeper's browser layer. Every decision is the Rust core's (src/core): this module
+// only carries out what the core asks (call the provider, send this request, arm the timer,
+// write this stamp, emit this event) and feeds each result back through one entry,
+// `core(op, manager, now, a, b)`, which answers with the next deadline and the next things
+// to do. It holds no policy: no retry, expiry, recovery or credits decision.
+//
+// Rules it keeps: nothing here throws into the caller unless the API says so (a page whose
+// console, listeners or provider throw is still served); every listener it adds is removed
+// by `stop()`/`free()`; the one timer is cleared when replaced; every wait on the page's
+// code has a deadline in the core. Web APIs newer than the README's baseline are
+// feature-detected: the caller's signal is forwarded (no `AbortSignal.any`), and other tabs
+// are told through `storage` events where there is no `BroadcastChannel`.
+
+// ----- the error class -----
 
 // The error class session-keeper throws and rejects with. Branch on `code`, never on
 // `message`: codes are stable, messages are for people.
@@ -14,64 +23,692 @@ export class SessionError extends Error {
   }
 }
 
+const configError = (field, problem, cause) => new SessionError('config', `${field} ${problem}`, cause);
+
+// ----- the entry into the core (src/web/entry.rs holds the other half of these numbers) -----
+
+let core = null;
+/** Called once by the module: the page-wide entry into the Rust core. */
+export function connect(entry) { core = entry; }
+
+const OP = {
+  fetch: 1, refresh: 2, recover: 3, credits: 4, stability: 5, start: 6, stop: 7, signOut: 8,
+  free: 9, provider: 10, replied: 11, sampled: 12, stamps: 13, timeout: 14, pushed: 15,
+  signedOutElsewhere: 16, woke: 17, online: 18, authenticated: 19, expiresAt: 20,
+};
+const PROVIDER_FAILED = 1;
+const PROVIDER_ANSWERED_ODDLY = 2;
+const SEND_NETWORK = 0;
+const SEND_ABORTED = 1;
+const SEND_INPUT = 2;
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'];
+const TURN_LIMIT = 100000;
+
+// ----- reading the config -----
+
+const isFunction = (v) => typeof v === 'function';
+const absent = (v) => v === undefined || v === null;
+
+function optional(config, field, check, expected) {
+  let value;
+  try {
+    value = config[field];
+  } catch (error) {
+    throw configError(field, 'could not be read', error);
+  }
+  if (absent(value)) return undefined;
+  if (!check(value)) throw configError(field, expected);
+  return value;
+}
+
+const fn = (config, field) => optional(config, field, isFunction, 'must be a function');
+const str = (config, field) => optional(config, field, (v) => typeof v === 'string', 'must be a string');
+const num = (config, field) => optional(config, field, (v) => typeof v === 'number', 'must be a number');
+const section = (config, field) => optional(config, field, (v) => typeof v === 'object', 'must be an object') ?? {};
+
+function strings(config, field) {
+  const list = optional(config, field, Array.isArray, 'must be an array of strings');
+  if (list && !list.every((s) => typeof s === 'string' && s !== '')) throw configError(field, 'must contain only non-empty strings');
+  return list;
+}
+
+function url(raw, base) {
+  try {
+    return base ? new URL(raw, base) : new URL(raw);
+  } catch {
+    return null;
+  }
+}
+
+const pageHref = () => globalThis.location?.href;
+const pageOrigin = () => {
+  const origin = globalThis.location?.origin;
+  return origin && origin !== 'null' ? origin : null;
+};
+
+/**
+ * Checks a `SessionConfig` and normalizes it; throws `SessionError` `config` naming the
+ * field. The numbers are range-checked by the core (`Policy::millis`): they are returned as
+ * they are, in `numbers`.
+ */
+export function readConfig(config) {
+  if (config === null || typeof config !== 'object') throw configError('config', 'must be an object with a getToken function');
+  const getToken = fn(config, 'getToken');
+  if (!getToken) throw configError('getToken', 'is required: a function returning a token, null, or a Promise of one');
+  const originsProblem = 'entries must be origins such as https://api.example.com (scheme, host, optional port; no path, no wildcard)';
+  const origins = strings(config, 'allowedOrigins')?.map((entry) => {
+    const u = url(entry);
+    const bare = u && u.pathname === '/' && !u.search && !u.hash && !u.username;
+    if (!bare || u.origin === 'null' || !['http:', 'https:'].includes(u.protocol)) throw configError('allowedOrigins', originsProblem);
+    return u.origin;
+  }) ?? [pageOrigin() ?? (() => { throw configError('allowedOrigins', 'is required where the page has no origin of its own'); })()];
+  let loginUrl = str(config, 'loginUrl');
+  if (loginUrl !== undefined) {
+    // A javascript: URL here would run script on every expiry.
+    const u = url(loginUrl, pageHref());
+    if (!u) throw configError('loginUrl', 'must be a URL');
+    if (!['http:', 'https:'].includes(u.protocol)) throw configError('loginUrl', 'must be an http or https URL');
+    loginUrl = u.href;
+  }
+  const endpoints = section(config, 'endpoints');
+  // Endpoints receive the bearer (and verify the token itself), so they must be on an allowed origin.
+  const endpoint = (name, fallback) => {
+    const field = `endpoints.${name}`;
+    const raw = optional(endpoints, name, (v) => typeof v === 'string', 'must be a string');
+    const u = url(raw ?? fallback, pageHref());
+    if (!u) {
+      if (raw === undefined) return null; // a relative default without a page: not set up
+      throw configError(field, 'must be a URL');
+    }
+    if (!origins.includes(u.origin)) {
+      if (raw === undefined) return null;
+      throw configError(field, 'must be on one of allowedOrigins: it is sent the bearer token');
+    }
+    return u.href;
+  };
+  const credits = section(config, 'credits');
+  const logLevel = str(config, 'logLevel') ?? 'warn';
+  if (!LEVELS.includes(logLevel)) throw configError('logLevel', 'must be one of debug, info, warn, error, silent');
+  let fetch = fn(config, 'fetch');
+  if (!fetch) {
+    if (!isFunction(globalThis.fetch)) throw configError('fetch', 'was not given and this page has no global fetch');
+    fetch = globalThis.fetch;
+  }
+  return {
+    getToken,
+    checkSession: fn(config, 'checkSession'),
+    subscribe: fn(config, 'subscribe'),
+    onSessionExpired: fn(config, 'onSessionExpired'),
+    fetch,
+    loginUrl,
+    origins,
+    storageKeys: strings(config, 'storageKeys') ?? [],
+    creditsUrl: endpoint('credits', '/api/users/credits'),
+    verifyUrl: endpoint('verify', '/auth/verify'),
+    clock: optional(config, 'clock', (v) => typeof v === 'object', 'must be an object'),
+    level: LEVELS.indexOf(logLevel),
+    numbers: [
+      num(config, 'refreshIntervalMs'), num(config, 'expiryMarginMs'), num(config, 'tokenTimeoutMs'),
+      num(config, 'requestTimeoutMs'), num(config, 'recoveryCooldownMs'),
+      num(credits, 'maxRetries'), num(credits, 'baseDelayMs'), num(credits, 'maxDelayMs'),
+    ],
+  };
+}
+
+// ----- small helpers -----
+
+/** `f(arg)` as a promise; a synchronous throw becomes a rejection. */
+function attempt(f, arg) {
+  try {
+    return Promise.resolve(f(arg));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 // Forwards an abort from the caller's signal to the manager's own controller (which also
 // carries the request timeout). Used instead of AbortSignal.any, which Safari < 17.4,
 // Firefox < 124 and Chrome < 116 lack. Returns the function that stops forwarding.
-export function follow(from, to) {
+function follow(from, to) {
   const forward = () => to.abort(from.reason);
   if (from.aborted) forward();
   else from.addEventListener('abort', forward);
   return () => from.removeEventListener('abort', forward);
 }
 
-// `cb(kind, id, value)` once `promise` settles: `kind` if it resolved, `kind + 1` if it
-// rejected. Always later, never inside the call that started it.
-function watch(promise, cb, kind, id) {
-  Promise.resolve(promise).then((value) => cb(kind, id, value), (error) => cb(kind + 1, id, error));
-}
-
-// Calls `f(arg)` and watches what it returns; a synchronous throw counts as a rejection.
-export function invoke(f, arg, cb, kind, id) {
-  let returned;
+function storage() {
   try {
-    returned = f(arg);
-  } catch (error) {
-    returned = Promise.reject(error);
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null; // sandboxed frames, disabled storage
   }
-  watch(returned, cb, kind, id);
 }
 
-// `cb(kind, 0, type)` on every `type` event of `target`; returns the function that stops.
-export function listen(target, type, cb, kind) {
-  const f = () => cb(kind, 0, type);
-  target.addEventListener(type, f);
-  return () => target.removeEventListener(type, f);
+const STAMP_KEY = 'last_recovery_attempt';
+const CHANNEL = 'session-keeper';
+const SIGN_OUT = 'signOut';
+// The last recovery attempt whose stamp could not be stored, for every manager of the page.
+let unstoredAttempt = null;
+
+/**
+ * A request built once as fetch would build it; each attempt sends a clone, so the retry
+ * after a 401 carries the same method, URL, headers and body. A `ReadableStream` body
+ * cannot be cloned without buffering it whole, so such a request is sent once.
+ */
+function prepare(input, init) {
+  const request = new Request(input, init);
+  const stream = init !== null && typeof init === 'object' && init.body instanceof ReadableStream;
+  const controller = new AbortController();
+  const base = new Request(request, stream ? { signal: controller.signal, duplex: 'half' } : { signal: controller.signal });
+  return { base, caller: request.signal, controller, unfollow: follow(request.signal, controller), replayable: !stream };
 }
 
-// One attempt of a prepared request: a clone when it may be sent again, with the bearer
-// when there is one. Reports `cb(kind, id, [response, body, retryAfter])`, where the body
-// text (read from a clone, so the caller keeps it) and `Retry-After` are read when `read`
-// is 2, and the body of a 403 when it is 1; `kind + 1` with fetch's error when fetch
-// failed or threw; `kind + 2` when the request itself could not be made.
-export function send(fetch, request, replay, token, read, cb, kind, id) {
-  // Aborted already (the caller gave up while a refresh ran): nothing is sent.
-  if (request.signal.aborted) return watch(Promise.reject(request.signal.reason), cb, kind, id);
-  let attempt;
-  try {
-    attempt = replay ? request.clone() : request;
-    if (token) attempt.headers.set('Authorization', `Bearer ${token}`);
-  } catch (error) {
-    return watch(Promise.reject(error), cb, kind + 1, id);
+// ----- the driver -----
+
+/** One manager's browser side. */
+export class Driver {
+  constructor(config, id) {
+    this.c = config;
+    this.id = id;
+    this.calls = new Map();     // call id → { resolve, reject, request?, response?, failure? }
+    this.sends = new Map();     // send id → { request, call? }
+    this.listeners = new Map(); // event name → Set of listeners
+    this.queue = [];
+    this.draining = false;
+    this.closed = false;
+    this.due = null;
+    this.timer = null;
+    this.timerDue = null;
+    this.nextCall = 0;
+    this.recovered = undefined;
+    this.mirrorWarned = false;
+    this.mirrorBroken = false;
+    this.unwatchOnline = null;
+    this.lifecycle = null;
+    this.following = null;
+    const clock = config.clock;
+    this.clock = clock && isFunction(clock.now) && isFunction(clock.setTimeout) && isFunction(clock.clearTimeout) ? clock : null;
+    this.channel = this.openChannel();
+    this.follow();
   }
-  invoke(fetch, attempt, async (k, i, response) => {
-    if (k !== kind) return cb(k, i, response);
-    if (!(response instanceof Response)) return cb(kind + 1, id, new TypeError('fetch resolved to something that is not a Response'));
-    let body = null;
-    let retryAfter = null;
-    if (read === 2 || (read === 1 && response.status === 403)) {
-      try { body = await response.clone().text(); } catch { /* an unreadable body is no body */ }
-      retryAfter = response.headers.get('retry-after');
+
+  now() {
+    if (this.clock) {
+      try {
+        const now = this.clock.now();
+        if (Number.isFinite(now)) return now;
+      } catch { /* fall back to the page's clock */ }
     }
-    cb(kind, id, [response, body, retryAfter]);
-  }, kind, id);
+    return Date.now();
+  }
+
+  log(level, line) {
+    if (level < this.c.level) return;
+    try {
+      console[LEVELS[level]](`[session-keeper] ${line}`);
+    } catch { /* a console that throws only loses the line */ }
+  }
+
+  // ----- feeding the core, and carrying out what it asks -----
+
+  /** Feeds the core; unless a turn is running already, carries out what it asked. */
+  feed(op, a, b) {
+    let out;
+    try {
+      out = core(op, this.id, this.now(), a, b);
+    } catch (error) {
+      this.log(3, `the core failed (${error?.message ?? error})`);
+      return undefined;
+    }
+    this.due = out[0];
+    for (let i = 2; i < out.length; i++) this.queue.push(out[i]);
+    if (!this.draining) this.turn();
+    return out[1];
+  }
+
+  turn() {
+    this.draining = true;
+    try {
+      for (let n = 0; n < TURN_LIMIT; n++) {
+        if (this.queue.length) {
+          this.run(this.queue.shift());
+          continue;
+        }
+        // A deadline that has already passed is handled now: no timer is armed in the past.
+        if (this.due !== null && this.due <= this.now() && !this.closed) {
+          const out = core(OP.timeout, this.id, this.now(), undefined, undefined);
+          this.due = out[0];
+          for (let i = 2; i < out.length; i++) this.queue.push(out[i]);
+          continue;
+        }
+        break;
+      }
+    } finally {
+      this.draining = false;
+    }
+    this.arm();
+  }
+
+  /** Keeps the one timer on the core's next deadline. */
+  arm() {
+    const due = this.closed ? null : this.due;
+    if (due === this.timerDue) return;
+    if (this.timer !== null) this.clear(this.timer);
+    this.timer = null;
+    this.timerDue = due;
+    if (due === null) return;
+    const fire = () => {
+      this.timer = null;
+      this.timerDue = null;
+      this.feed(OP.timeout);
+    };
+    const ms = Math.min(Math.max(due - this.now(), 0), 2147483647);
+    try {
+      this.timer = this.clock ? this.clock.setTimeout(fire, ms) : setTimeout(fire, ms);
+    } catch {
+      this.timerDue = null;
+      this.log(2, 'setTimeout refused; refreshing on page wake-ups and requests only');
+    }
+  }
+
+  clear(timer) {
+    try {
+      if (this.clock) this.clock.clearTimeout(timer);
+      else clearTimeout(timer);
+    } catch { /* nothing more to do */ }
+  }
+
+  /** Carries out one thing the core asked (see `encode` in src/web/entry.rs). */
+  run(item) {
+    switch (item[0]) {
+      case 0: return this.emit(item);
+      case 1: return this.callProvider(item[1], item[2], item[3]);
+      case 2: return this.send(item[1], item[2], item[3], item[4], item[5]);
+      case 3: return this.sends.get(item[1])?.request.controller.abort();
+      case 4: return this.sample(item[1], item[2]);
+      case 5: return this.watchOnline(item[1]);
+      case 6: return this.mirror(item[1]);
+      case 7: return this.readStamps(item[1]);
+      case 8: return this.writeStamp(item[1]);
+      case 9: try { storage()?.removeItem('user_credits_cache'); } catch { /* best effort */ } return undefined;
+      case 10: return this.authRecovered();
+      case 11: return this.sessionOver();
+      case 12: return this.channel?.post(SIGN_OUT);
+      case 13: return this.settle(item[1], true, this.value(item));
+      case 14: return this.settle(item[1], false, this.rejection(item));
+      case 15: return this.log(item[1], item[2]);
+      default: return undefined;
+    }
+  }
+
+  // ----- the JS API (SessionManager delegates here) -----
+
+  call(start) {
+    const id = ++this.nextCall;
+    const promise = new Promise((resolve, reject) => this.calls.set(id, { resolve, reject }));
+    start(id);
+    return promise;
+  }
+
+  fetchWithAuth(input, init) {
+    let request;
+    try {
+      request = prepare(input, init);
+    } catch (error) {
+      return Promise.reject(new SessionError('config', 'fetchWithAuth got an input or init that fetch cannot use', error));
+    }
+    let origin = null;
+    try { origin = new URL(request.base.url).origin; } catch { /* not a URL fetch could send */ }
+    // Other origins never see the bearer; a caller's own Authorization header wins.
+    const authorized = this.c.origins.includes(origin) && !request.base.headers.has('authorization');
+    return this.call((id) => {
+      this.calls.get(id).request = request;
+      this.feed(OP.fetch, id, (authorized ? 1 : 0) | (request.replayable ? 2 : 0));
+    });
+  }
+
+  refreshToken() { return this.call((id) => this.feed(OP.refresh, id)); }
+
+  triggerSessionRecoveryCheck(trigger) {
+    if (!absent(trigger) && typeof trigger !== 'string') return Promise.reject(configError('trigger', 'must be a string'));
+    return this.call((id) => this.feed(OP.recover, id, trigger ?? 'manual'));
+  }
+
+  updateCredits(options) {
+    let force;
+    try {
+      force = optional(absent(options) ? {} : section({ options }, 'options'), 'forceRefresh', (v) => typeof v === 'boolean', 'must be true or false') ?? false;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const online = globalThis.navigator?.onLine !== false;
+    return this.call((id) => this.feed(OP.credits, id, (force ? 1 : 0) | (online ? 2 : 0)));
+  }
+
+  waitForAuthStability(options) {
+    let numbers;
+    try {
+      const o = absent(options) ? {} : section({ options }, 'options');
+      numbers = [num(o, 'maxWaitMs'), num(o, 'intervalMs')];
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.call((id) => this.feed(OP.stability, id, numbers));
+  }
+
+  signOut() {
+    this.unlisten();
+    return this.call((id) => this.feed(OP.signOut, id));
+  }
+
+  start() {
+    this.follow();
+    if (!this.lifecycle && globalThis.addEventListener && globalThis.document) {
+      // Hidden tabs throttle timers to once a minute or less (Safari longer), so the session
+      // re-checks whenever the page may have slept past its refresh.
+      const wake = (event) => {
+        if (event.type === 'visibilitychange' && document.visibilityState !== 'visible') return;
+        if (event.type === 'online') this.feed(OP.online, true);
+        this.feed(OP.woke, ['visibilitychange', 'pageshow', 'online'].indexOf(event.type));
+      };
+      const targets = [[globalThis, 'pageshow'], [globalThis, 'online'], [document, 'visibilitychange']];
+      for (const [target, type] of targets) target.addEventListener(type, wake);
+      this.lifecycle = () => { for (const [target, type] of targets) target.removeEventListener(type, wake); };
+    }
+    this.feed(OP.start);
+  }
+
+  stop() {
+    this.unlisten();
+    this.unfollow();
+    this.feed(OP.stop);
+  }
+
+  free() {
+    if (this.closed) return;
+    this.unlisten();
+    this.unfollow();
+    this.channel?.close();
+    this.channel = null;
+    this.feed(OP.free);
+    this.closed = true;
+    this.arm();
+    this.watchOnline(false);
+  }
+
+  isAuthenticated() { return this.feed(OP.authenticated) === true; }
+
+  tokenExpiresAt() { return this.feed(OP.expiresAt) ?? null; }
+
+  on(name, listener) {
+    if (!isFunction(listener)) throw configError('on()', 'needs a function as its listener');
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => { set.delete(listener); };
+  }
+
+  unlisten() {
+    this.lifecycle?.();
+    this.lifecycle = null;
+  }
+
+  // ----- carrying out actions -----
+
+  emit(item) {
+    const detail = {};
+    for (let i = 2; i < item.length; i += 2) detail[item[i]] = item[i + 1];
+    if (item[1] === 'recovered') this.recovered = detail;
+    // A snapshot: a listener may unsubscribe itself while we iterate.
+    for (const listener of [...(this.listeners.get(item[1]) ?? [])]) {
+      try {
+        listener(detail);
+      } catch {
+        this.log(2, `a '${item[1]}' listener threw; the other listeners still ran`);
+      }
+    }
+  }
+
+  callProvider(id, force, reason) {
+    attempt(this.c.getToken, { forceRefresh: force, reason }).then(
+      (value) => this.feed(OP.provider, id, absent(value) ? null : typeof value === 'string' ? value : PROVIDER_ANSWERED_ODDLY),
+      () => this.feed(OP.provider, id, PROVIDER_FAILED),
+    );
+  }
+
+  send(id, target, call, token, read) {
+    let request;
+    if (target === 0) {
+      request = this.calls.get(call)?.request;
+    } else {
+      // The credits endpoint (target 1; `call` is the URL), or verify (target 2).
+      const url = target === 1 ? call : this.c.verifyUrl;
+      const init = target === 2 ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }) } : undefined;
+      try { request = prepare(url, init); } catch { request = null; }
+    }
+    if (!request) return this.feed(OP.replied, id, SEND_INPUT);
+    this.sends.set(id, { request, call: target === 0 ? call : null });
+    // Aborted already (the caller gave up while a refresh ran): nothing is sent.
+    if (request.base.signal.aborted) return Promise.resolve().then(() => this.failed(id, SEND_NETWORK, request.base.signal.reason));
+    let attemptRequest;
+    try {
+      attemptRequest = request.replayable ? request.base.clone() : request.base;
+      if (token) attemptRequest.headers.set('Authorization', `Bearer ${token}`);
+    } catch (error) {
+      return Promise.resolve().then(() => this.failed(id, SEND_INPUT, error));
+    }
+    return attempt(this.c.fetch, attemptRequest).then(async (response) => {
+      if (!(response instanceof Response)) return this.failed(id, SEND_NETWORK, new TypeError('fetch resolved to something that is not a Response'));
+      let body = null;
+      let retryAfter = null;
+      // The body is read from a clone, so the caller keeps it: a 403's (it may ask for a
+      // refresh), or everything of our own endpoints.
+      if (read === 2 || (read === 1 && response.status === 403)) {
+        try { body = await response.clone().text(); } catch { /* an unreadable body is no body */ }
+        retryAfter = response.headers.get('retry-after');
+      }
+      const sent = this.sends.get(id);
+      if (!sent) return undefined;
+      this.sends.delete(id);
+      const page = sent.call !== null ? this.calls.get(sent.call) : null;
+      if (page) page.response = response;
+      return this.feed(OP.replied, id, [response.status, body, retryAfter]);
+    }, (error) => this.failed(id, SEND_NETWORK, error));
+  }
+
+  failed(id, kind, error) {
+    const sent = this.sends.get(id);
+    if (!sent) return undefined;
+    this.sends.delete(id);
+    const aborted = sent.request.caller.aborted;
+    const page = sent.call !== null ? this.calls.get(sent.call) : null;
+    if (page) {
+      page.failure = aborted ? { aborted: sent.request.caller.reason }
+        : new SessionError(kind === SEND_INPUT ? 'config' : 'network', kind === SEND_INPUT
+          ? 'fetchWithAuth got an input or init that fetch cannot use'
+          : 'fetch failed (offline, DNS, CORS or a refused connection)', error);
+    }
+    const online = globalThis.navigator?.onLine !== false;
+    this.feed(OP.online, online);
+    return this.feed(OP.replied, id, aborted ? SEND_ABORTED : kind);
+  }
+
+  sample(id, provider) {
+    if (provider && this.c.checkSession) {
+      attempt(this.c.checkSession).then(
+        (answer) => this.feed(OP.sampled, id, [typeof answer === 'boolean' ? answer : null, this.holdsToken()]),
+        () => this.feed(OP.sampled, id, [null, this.holdsToken()]),
+      );
+    } else {
+      this.feed(OP.sampled, id, [null, this.holdsToken()]);
+    }
+  }
+
+  watchOnline(on) {
+    this.unwatchOnline?.();
+    this.unwatchOnline = null;
+    if (on && globalThis.addEventListener) {
+      const back = () => this.feed(OP.online, true);
+      globalThis.addEventListener('online', back);
+      this.unwatchOnline = () => globalThis.removeEventListener('online', back);
+    }
+  }
+
+  // The opt-in localStorage mirror that old templates read (`authToken`, `auth_token`, …).
+  // Raw strings, as templates read them; blocked or full storage degrades to memory only.
+  mirror(token) {
+    const keys = this.c.storageKeys;
+    if (!keys.length) return;
+    const store = storage();
+    let ok = !!store;
+    for (const key of keys) {
+      try {
+        if (token) store.setItem(key, token);
+        else store.removeItem(key);
+      } catch {
+        ok = false;
+      }
+    }
+    // A mirror that cannot be written says nothing about the session.
+    this.mirrorBroken = !ok;
+    if (!ok && !this.mirrorWarned) {
+      this.mirrorWarned = true;
+      this.log(2, 'localStorage refused the token mirror; the token stays in memory only');
+    }
+  }
+
+  /** Whether the mirror holds a token; `null` without a mirror, or one that cannot be trusted. */
+  holdsToken() {
+    const keys = this.c.storageKeys;
+    const store = storage();
+    if (!keys.length || this.mirrorBroken || !store) return null;
+    try {
+      return keys.some((key) => !!store.getItem(key));
+    } catch {
+      return null;
+    }
+  }
+
+  readStamps(run) {
+    let stored = null;
+    try { stored = storage()?.getItem(STAMP_KEY) ?? null; } catch { /* unreadable: none */ }
+    this.feed(OP.stamps, run, [stored, unstoredAttempt]);
+  }
+
+  writeStamp(at) {
+    let saved = false;
+    try {
+      const store = storage();
+      if (store) {
+        store.getItem(STAMP_KEY);
+        store.setItem(STAMP_KEY, String(at));
+        saved = true;
+      }
+    } catch { /* kept in memory below */ }
+    if (!saved) this.log(0, 'localStorage refused last_recovery_attempt; the cooldown is kept in memory');
+    unstoredAttempt = saved ? null : at;
+  }
+
+  authRecovered() {
+    try {
+      globalThis.dispatchEvent?.(new CustomEvent('auth-recovered', { detail: this.recovered }));
+    } catch { /* nothing listens */ }
+  }
+
+  sessionOver() {
+    if (this.c.onSessionExpired) {
+      try {
+        this.c.onSessionExpired();
+      } catch {
+        this.log(3, 'onSessionExpired threw');
+      }
+    } else if (this.c.loginUrl) {
+      try { globalThis.location.assign(this.c.loginUrl); } catch { /* not a page */ }
+    }
+  }
+
+  value(item) {
+    const page = this.calls.get(item[1]);
+    switch (item[2]) {
+      case 0: return page?.response;
+      case 1: return { ran: item[3], reason: item[4], trigger: item[5] };
+      case 2: return undefined;
+      default: return item[3];
+    }
+  }
+
+  rejection(item) {
+    if (item[2] !== null) return new SessionError(item[2], item[3]);
+    const failure = this.calls.get(item[1])?.failure;
+    if (failure && 'aborted' in failure) return failure.aborted;
+    return failure ?? new SessionError('network', 'fetch failed (offline, DNS, CORS or a refused connection)');
+  }
+
+  settle(id, ok, value) {
+    const call = this.calls.get(id);
+    if (!call) return;
+    this.calls.delete(id);
+    call.request?.unfollow();
+    (ok ? call.resolve : call.reject)(value);
+  }
+
+  // ----- other tabs, the provider's own refreshes -----
+
+  openChannel() {
+    const message = (text) => {
+      if (text === SIGN_OUT && !this.closed) {
+        this.unlisten();
+        this.feed(OP.signedOutElsewhere);
+      }
+    };
+    if (typeof BroadcastChannel === 'function') {
+      try {
+        const channel = new BroadcastChannel(CHANNEL);
+        channel.onmessage = (event) => message(event.data);
+        return { post: (text) => { try { channel.postMessage(text); } catch { /* closed */ } }, close: () => channel.close() };
+      } catch { /* fall back to storage events */ }
+    }
+    if (!globalThis.addEventListener) return null;
+    // A fresh suffix makes every write a change (storage events fire only on changes);
+    // removing it at once leaves nothing behind. A tab does not hear its own writes.
+    const onStorage = (event) => {
+      if (event.key === CHANNEL && event.newValue) message(event.newValue.split('|')[0]);
+    };
+    globalThis.addEventListener('storage', onStorage);
+    return {
+      post: (text) => {
+        try {
+          storage()?.setItem(CHANNEL, `${text}|${Math.random()}`);
+          storage()?.removeItem(CHANNEL);
+        } catch { /* storage full or blocked: best effort */ }
+      },
+      close: () => globalThis.removeEventListener('storage', onStorage),
+    };
+  }
+
+  /** Registers with the provider's `subscribe`, once. */
+  follow() {
+    if (this.following || !this.c.subscribe || this.closed) return;
+    const listener = (pushed) => {
+      if (this.closed) return;
+      if (absent(pushed)) this.feed(OP.pushed, null);
+      else if (typeof pushed === 'string') this.feed(OP.pushed, pushed);
+      else this.log(2, "subscribe's listener got something other than a token or null");
+    };
+    // Marked before the call: the provider may call the listener inside `subscribe`.
+    this.following = () => {};
+    try {
+      const unsubscribe = this.c.subscribe(listener);
+      this.following = () => { if (isFunction(unsubscribe)) unsubscribe(); };
+    } catch {
+      this.following = null;
+      this.log(2, 'subscribe threw; following the provider by getToken only');
+    }
+  }
+
+  unfollow() {
+    const unsubscribe = this.following;
+    this.following = null;
+    try { unsubscribe?.(); } catch { /* nothing more we can do for it */ }
+  }
 }

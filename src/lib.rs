@@ -35,15 +35,15 @@ mod prelude {
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-use ::core::cell::Cell;
-use alloc::rc::Rc;
+use ::core::cell::RefCell;
 
-use js_sys::{Function, Promise};
+use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::Error;
-use crate::web::config::{force_refresh_option, stability_options, trigger_label, Config};
-use crate::web::driver::Driver;
+use crate::core::event::NAMES;
+use crate::web::entry;
+use crate::web::js::{self, Driver};
 
 // The TypeScript the generated `.d.ts` cannot derive from Rust: the config, the provider
 // and SDK shapes, the events and their details, the error class. `types/usage.ts` checks it
@@ -52,24 +52,28 @@ use crate::web::driver::Driver;
 const API_TYPES: &str = include_str!("../js/api.d.ts");
 
 /// Keeps one login session alive: `fetchWithAuth`, scheduled refresh, events.
+///
+/// Every decision is the core's (`core::machine::Core`); the browser side
+/// (`js/runtime.js`) carries them out. This class is the JS API, and delegates.
 #[wasm_bindgen]
 pub struct SessionManager {
-    /// `None` once freed. A `Cell`, not a `RefCell`: reading it clones the `Rc` out, so no
-    /// borrow can be left behind by a call into JS.
-    inner: Cell<Option<Rc<Driver>>>,
+    /// `None` once freed. Cloned out before any call into JS: no borrow is held across one.
+    driver: RefCell<Option<Driver>>,
 }
 
 impl SessionManager {
-    /// The live session, or the `freed` error once `free()` was called.
-    fn live(&self) -> Result<Rc<Driver>, Error> {
-        let inner = self.inner.take();
-        let live = inner.clone();
-        self.inner.set(inner);
-        live.ok_or_else(Error::freed)
+    /// The live driver, or the `freed` error once `free()` was called.
+    fn live(&self) -> Result<Driver, Error> {
+        let driver = self
+            .driver
+            .borrow()
+            .as_ref()
+            .map(|d| JsValue::clone(d).unchecked_into::<Driver>());
+        driver.ok_or_else(Error::freed)
     }
 
-    /// Runs `call` on the live session, or rejects with `freed`.
-    fn with_live(&self, call: impl FnOnce(&Rc<Driver>) -> Promise) -> Promise {
+    /// Runs `call` on the live driver, or rejects with `freed`.
+    fn with_live(&self, call: impl FnOnce(&Driver) -> Promise) -> Promise {
         match self.live() {
             Ok(driver) => call(&driver),
             Err(error) => Promise::reject(&error.into()),
@@ -84,9 +88,29 @@ impl SessionManager {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "SessionConfig")] config: JsValue,
     ) -> Result<SessionManager, JsValue> {
-        let config = Config::read(&config)?;
+        let read = js::read_config(&config)?;
+        let field = |name: &str| {
+            Reflect::get(&read, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+        };
+        let present = |name: &str| {
+            let v = field(name);
+            !(v.is_null() || v.is_undefined())
+        };
+        let numbers: Array = field("numbers").unchecked_into();
+        let level = field("level").as_f64().unwrap_or(2.0) as u32;
+        let settings = entry::settings(
+            &numbers,
+            [
+                present("checkSession"),
+                present("creditsUrl"),
+                present("verifyUrl"),
+            ],
+            level,
+        )?;
+        js::connect(entry::door());
+        let id = entry::register(settings, field("creditsUrl").as_string());
         Ok(SessionManager {
-            inner: Cell::new(Some(Driver::new(config))),
+            driver: RefCell::new(Some(Driver::new(&read, id))),
         })
     }
 
@@ -98,8 +122,9 @@ impl SessionManager {
     /// small Rust handle is released when the garbage collector takes the JS object.
     #[wasm_bindgen(js_name = free)]
     pub fn free_manager(&self) {
-        if let Some(inner) = self.inner.take() {
-            inner.shutdown();
+        let driver = self.driver.borrow_mut().take();
+        if let Some(driver) = driver {
+            driver.free();
         }
     }
 
@@ -112,8 +137,8 @@ impl SessionManager {
 
     /// Cancels the refresh timer and removes every listener the manager added.
     pub fn stop(&self) {
-        if let Ok(inner) = self.live() {
-            inner.stop();
+        if let Ok(driver) = self.live() {
+            driver.stop();
         }
     }
 
@@ -142,14 +167,14 @@ impl SessionManager {
     /// Whether the manager holds a token that has not expired.
     #[wasm_bindgen(getter, js_name = isAuthenticated)]
     pub fn is_authenticated(&self) -> bool {
-        self.live().is_ok_and(|inner| inner.is_authenticated())
+        self.live().is_ok_and(|driver| driver.is_authenticated())
     }
 
     /// When the current token expires, in ms since the epoch (page clock), or `null`.
     #[wasm_bindgen(getter, js_name = tokenExpiresAt, unchecked_return_type = "number | null")]
     pub fn token_expires_at(&self) -> JsValue {
         self.live()
-            .map_or(JsValue::NULL, |inner| inner.expires_at())
+            .map_or(JsValue::NULL, |driver| driver.token_expires_at())
     }
 
     /// Runs a session-recovery check unless one ran within `recoveryCooldownMs` (in any
@@ -162,10 +187,7 @@ impl SessionManager {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "string")] trigger: JsValue,
     ) -> Promise {
-        match trigger_label(&trigger) {
-            Ok(label) => self.with_live(|driver| driver.recovery_check(label)),
-            Err(error) => Promise::reject(&error.into()),
-        }
+        self.with_live(|driver| driver.recovery_check(&trigger))
     }
 
     /// Reads the credits counter, healing a restarted backend on the way; resolves with it.
@@ -174,10 +196,7 @@ impl SessionManager {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "UpdateCreditsOptions")] options: JsValue,
     ) -> Promise {
-        match (force_refresh_option(&options), self.live()) {
-            (Ok(force), Ok(inner)) => inner.update_credits(force),
-            (Err(error), _) | (_, Err(error)) => Promise::reject(&error.into()),
-        }
+        self.with_live(|driver| driver.update_credits(&options))
     }
 
     /// Resolves true once the provider, the manager and the token mirror agree, false
@@ -190,19 +209,21 @@ impl SessionManager {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "StabilityOptions")] options: JsValue,
     ) -> Promise {
-        match stability_options(&options) {
-            Ok((max_wait, interval)) => {
-                self.with_live(|driver| driver.wait_for_stability(max_wait, interval))
-            }
-            Err(error) => Promise::reject(&error.into()),
-        }
+        self.with_live(|driver| driver.wait_for_stability(&options))
     }
 
     /// Subscribes `listener` to `event`; returns the function that unsubscribes it. Typed
-    /// per event in `js/api.d.ts`.
+    /// per event in `js/api.d.ts`. The names are the core's (`core::event::NAMES`).
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: &str, listener: JsValue) -> Result<Function, JsValue> {
-        Ok(self.live()?.events().on(event, &listener)?)
+        if !NAMES.contains(&event) {
+            return Err(Error::config(
+                "on()",
+                "got an unknown event name; see SessionEvent for the list",
+            )
+            .into());
+        }
+        self.live()?.on(event, &listener)
     }
 }
 

@@ -1,64 +1,59 @@
-//! The imports from `js/runtime.js` and the few globals the driver reads. Every import that
-//! can throw is `catch`-ed, or cannot throw by construction (the snippet turns every failure
-//! into a callback).
+//! The browser layer itself, `js/runtime.js`: the driver class each `SessionManager`
+//! delegates to, and reading the config. Every method that can throw is `catch`-ed.
 
-#[allow(unused_imports)]
-use crate::prelude::*;
-
-use js_sys::{Function, JSON};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-
-use crate::core::Millis;
 
 #[wasm_bindgen(module = "/js/runtime.js")]
 extern "C" {
-    /// `cb(kind, id, value)` once `f(arg)` settles (`kind + 1`: it threw or rejected).
-    pub fn invoke(f: &Function, arg: &JsValue, cb: &Function, kind: u32, id: u32);
+    /// Hands the browser layer the door into the core ([`super::entry::door`]).
+    pub fn connect(door: &Function);
 
-    /// `cb(kind, 0, type)` on every `type` event of `target`; returns the function that stops.
-    pub fn listen(target: &JsValue, kind: &str, cb: &Function, report: u32) -> Function;
+    /// Checks a `SessionConfig`; throws `SessionError` `config` naming the field.
+    #[wasm_bindgen(catch, js_name = readConfig)]
+    pub fn read_config(config: &JsValue) -> Result<JsValue, JsValue>;
 
-    /// Sends one attempt of `request` (a clone when `replay`) with the bearer, and reports
-    /// through `cb` (see the snippet).
-    #[allow(clippy::too_many_arguments)]
-    pub fn send(
-        fetch: &Function,
-        request: &web_sys::Request,
-        replay: bool,
-        token: Option<&str>,
-        read: u8,
-        cb: &Function,
-        kind: u32,
-        id: u32,
-    );
-}
+    /// One manager's browser side.
+    pub type Driver;
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(catch, js_namespace = Date, js_name = parse)]
-    fn date_parse(text: &str) -> Result<f64, JsValue>;
-}
+    /// The browser side of manager `id`, for a config `readConfig` has checked.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &JsValue, id: u32) -> Driver;
 
-/// `navigator.onLine`, true where there is no navigator.
-pub fn online() -> bool {
-    web_sys::window().is_none_or(|w| w.navigator().on_line())
-}
-
-/// An HTTP date as page-clock ms, for `Retry-After`.
-pub fn parse_date(text: &str) -> Option<Millis> {
-    let at = date_parse(text).ok()?;
-    (at.is_finite() && at >= 0.0).then_some(at as Millis)
-}
-
-/// `localStorage.removeItem(key)`, best effort.
-pub fn remove_item(key: &str) {
-    if let Some(storage) = super::storage::local_storage() {
-        let _ = storage.remove_item(key);
-    }
-}
-
-/// The verify endpoint's body, `{"token": "<token>"}`.
-pub fn verify_body(token: &str) -> JsValue {
-    let body = super::events::detail(&[("token", JsValue::from_str(token))]);
-    JSON::stringify(&body).map_or(JsValue::UNDEFINED, Into::into)
+    /// `fetchWithAuth(input, init)`.
+    #[wasm_bindgen(method, js_name = fetchWithAuth)]
+    pub fn fetch_with_auth(this: &Driver, input: &JsValue, init: &JsValue) -> Promise;
+    /// `refreshToken()`.
+    #[wasm_bindgen(method, js_name = refreshToken)]
+    pub fn refresh_token(this: &Driver) -> Promise;
+    /// `triggerSessionRecoveryCheck(trigger)`.
+    #[wasm_bindgen(method, js_name = triggerSessionRecoveryCheck)]
+    pub fn recovery_check(this: &Driver, trigger: &JsValue) -> Promise;
+    /// `updateCredits(options)`.
+    #[wasm_bindgen(method, js_name = updateCredits)]
+    pub fn update_credits(this: &Driver, options: &JsValue) -> Promise;
+    /// `waitForAuthStability(options)`.
+    #[wasm_bindgen(method, js_name = waitForAuthStability)]
+    pub fn wait_for_stability(this: &Driver, options: &JsValue) -> Promise;
+    /// `signOut()`.
+    #[wasm_bindgen(method, js_name = signOut)]
+    pub fn sign_out(this: &Driver) -> Promise;
+    /// `start()`.
+    #[wasm_bindgen(method)]
+    pub fn start(this: &Driver);
+    /// `stop()`.
+    #[wasm_bindgen(method)]
+    pub fn stop(this: &Driver);
+    /// `free()`.
+    #[wasm_bindgen(method)]
+    pub fn free(this: &Driver);
+    /// `isAuthenticated`.
+    #[wasm_bindgen(method, js_name = isAuthenticated)]
+    pub fn is_authenticated(this: &Driver) -> bool;
+    /// `tokenExpiresAt`.
+    #[wasm_bindgen(method, js_name = tokenExpiresAt)]
+    pub fn token_expires_at(this: &Driver) -> JsValue;
+    /// `on(name, listener)`; throws `config` for a listener that is not a function.
+    #[wasm_bindgen(method, catch)]
+    pub fn on(this: &Driver, name: &str, listener: &JsValue) -> Result<Function, JsValue>;
 }
