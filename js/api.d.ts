@@ -106,10 +106,48 @@ export interface StabilityOptions {
   intervalMs?: number;
 }
 
-export interface SessionManager {
+/** Keeps one login session alive: `fetchWithAuth`, scheduled refresh, events. */
+export class SessionManager {
+  /** An invalid config throws `SessionError` code `config`, naming the field. */
+  constructor(config: SessionConfig);
+  /** Scheduled refresh (every `refreshIntervalMs`, earlier when `exp` demands) and the page-lifecycle re-checks; a real sign-in. */
+  start(): void;
+  /** Cancels the refresh timer and removes every listener the manager added. */
+  stop(): void;
+  /** Stops, forgets the token, clears the storage mirror and tells other tabs. */
+  signOut(): Promise<void>;
+  /** `fetch` with the bearer added for allowed origins, refreshed and retried once on 401. */
+  fetchWithAuth(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Forces a refresh (shared with any in flight) and resolves with the new token; a real sign-in. */
+  refreshToken(): Promise<string>;
+  /** Whether the manager holds a token that has not expired. */
+  readonly isAuthenticated: boolean;
+  /** When the current token expires, in ms since the epoch (page clock), or `null`. */
+  readonly tokenExpiresAt: number | null;
+  /** A session-recovery check, unless one ran within `recoveryCooldownMs` in any tab. */
+  triggerSessionRecoveryCheck(trigger?: string): Promise<RecoveryOutcome>;
+  /** Reads the credits counter, healing a restarted backend on the way. */
+  updateCredits(options?: UpdateCreditsOptions): Promise<number>;
+  /** True once the provider, the manager and the token mirror agree; false after `maxWaitMs`. */
+  waitForAuthStability(options?: StabilityOptions): Promise<boolean>;
   /** Calls `listener` with each `event`'s detail; returns the function that unsubscribes it. */
   on<E extends SessionEvent>(event: E, listener: (detail: SessionEventMap[E]) => void): () => void;
+  /** Tears everything down; every method afterwards throws or rejects with code `freed`. */
+  free(): void;
+  [Symbol.dispose](): void;
 }
+
+/**
+ * For server-rendered templates: builds and starts a manager, sets `window.fetchWithAuth`,
+ * `triggerSessionRecoveryCheck`, `updateCredits`, `waitForAuthStability` and
+ * `window.sessionKeeper`, then dispatches `session-keeper-ready`. A second call stops the
+ * previous manager.
+ */
+export function installGlobal(config: SessionConfig): SessionManager;
+/** A `TokenProvider` over a Clerk instance; throws `SessionError` `config` for anything else. */
+export function clerkTokenProvider(clerk: ClerkLike): TokenProvider;
+/** A `TokenProvider` over a Supabase client; throws `SessionError` `config` for anything else. */
+export function supabaseTokenProvider(client: SupabaseClientLike): TokenProvider;
 
 /** The part of a Clerk session the bridge uses (`@clerk/clerk-js` `Clerk.session`). */
 export interface ClerkSessionLike {

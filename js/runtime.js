@@ -28,13 +28,18 @@ const configError = (field, problem, cause) => new SessionError('config', `${fie
 // ----- the entry into the core (src/web/entry.rs holds the other half of these numbers) -----
 
 let core = null;
-/** Called once by the module: the page-wide entry into the Rust core. */
-export function connect(entry) { core = entry; }
+let eventNames = [];
+/** Called once by the module at `init()`: the door into the Rust core, and the event names
+ *  `on()` accepts (the core's list). */
+export function connect(entry, names) {
+  core = entry;
+  eventNames = names;
+}
 
 const OP = {
   fetch: 1, refresh: 2, recover: 3, credits: 4, stability: 5, start: 6, stop: 7, signOut: 8,
   free: 9, provider: 10, replied: 11, sampled: 12, stamps: 13, timeout: 14, pushed: 15,
-  signedOutElsewhere: 16, woke: 17, online: 18, authenticated: 19, expiresAt: 20,
+  signedOutElsewhere: 16, woke: 17, online: 18, authenticated: 19, expiresAt: 20, register: 21,
 };
 const PROVIDER_FAILED = 1;
 const PROVIDER_ANSWERED_ODDLY = 2;
@@ -711,4 +716,148 @@ export class Driver {
     this.following = null;
     try { unsubscribe?.(); } catch { /* nothing more we can do for it */ }
   }
+}
+
+// ----- the JS API -----
+
+/** Keeps one login session alive. See README.md; the contract is SPEC.md's. */
+export class SessionManager {
+  #driver;
+
+  /** `new SessionManager(config)`; an invalid config throws `SessionError` code `config`. */
+  constructor(config) {
+    const read = readConfig(config);
+    const flags = (read.checkSession ? 1 : 0) | (read.creditsUrl ? 2 : 0) | (read.verifyUrl ? 4 : 0);
+    const id = core(OP.register, 0, Date.now(), read.numbers, [flags, read.level, read.creditsUrl])[1];
+    if (typeof id !== 'number') throw id;
+    this.#driver = new Driver(read, id);
+  }
+
+  #live() {
+    if (!this.#driver) throw new SessionError('freed', 'this SessionManager was freed (free()); create a new one');
+    return this.#driver;
+  }
+
+  #call(method, ...args) {
+    try {
+      return this.#live()[method](...args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  start() { this.#live().start(); }
+  stop() { this.#driver?.stop(); }
+  /** Tears everything down; every method afterwards throws or rejects with code `freed`. */
+  free() {
+    const driver = this.#driver;
+    this.#driver = null;
+    driver?.free();
+  }
+  [Symbol.dispose]() { this.free(); }
+  signOut() { return this.#call('signOut'); }
+  fetchWithAuth(input, init) { return this.#call('fetchWithAuth', input, init); }
+  refreshToken() { return this.#call('refreshToken'); }
+  triggerSessionRecoveryCheck(trigger) { return this.#call('triggerSessionRecoveryCheck', trigger); }
+  updateCredits(options) { return this.#call('updateCredits', options); }
+  waitForAuthStability(options) { return this.#call('waitForAuthStability', options); }
+  get isAuthenticated() { return this.#driver?.isAuthenticated() ?? false; }
+  get tokenExpiresAt() { return this.#driver?.tokenExpiresAt() ?? null; }
+
+  /** Calls `listener` with each `event`'s detail; returns the function that unsubscribes. */
+  on(event, listener) {
+    if (!eventNames.includes(event)) throw configError('on()', 'got an unknown event name; see SessionEvent for the list');
+    return this.#live().on(event, listener);
+  }
+}
+
+// ----- the Clerk and Supabase adapters, installGlobal -----
+
+// Duck-typed: neither SDK is a dependency; anything with the documented shape works. Each
+// method is a one-line delegation whose promise the manager already bounds by
+// tokenTimeoutMs, and the functions are the object's own properties, so that
+// `{ ...supabaseTokenProvider(supabase), loginUrl }` keeps them.
+
+const adapterError = (message) => new SessionError('config', message);
+
+// Clerk keeps its session token fresh by itself (a timer before exp and a poller), and
+// session.getToken() answers from that cache. So the manager's scheduled refresh costs no
+// request; only a forced refresh (after a 401) skips the cache. No polling is added here.
+export function clerkTokenProvider(clerk) {
+  if (clerk == null || typeof clerk !== 'object' || !isFunction(clerk.addListener)) {
+    throw adapterError('clerkTokenProvider(clerk) needs the Clerk instance (window.Clerk after Clerk.load(), or useClerk()): an object with session and addListener');
+  }
+  return {
+    getToken: ({ forceRefresh } = {}) => {
+      const session = clerk.session;
+      if (!session) return null;
+      return session.getToken(forceRefresh ? { skipCache: true } : undefined);
+    },
+    checkSession: () => clerk.session?.status === 'active',
+    // Clerk reports a signed-out user as `session === null` (undefined means "still loading").
+    // A session with a new id is a sign-in: its token is pushed, which ends a halted
+    // (signed-out or refused) manager. Clerk's own token refreshes are not pushed: the
+    // manager reads them from Clerk's cache on schedule.
+    subscribe: (listener) => {
+      let id = clerk.session?.id;
+      return clerk.addListener(({ session }) => {
+        if (session === null) {
+          id = null;
+          listener(null);
+        } else if (session && session.id !== id) {
+          id = session.id;
+          session.getToken().then((token) => token && listener(token), () => {});
+        }
+      });
+    },
+  };
+}
+
+// The backend wants the user's session access token, never the anon key the client was
+// created with. getSession() refreshes by itself when the token is close to its end;
+// refreshSession() mints a new one. onAuthStateChange tells the manager about refreshes
+// Supabase ran on its own (TOKEN_REFRESHED) and about sign-outs.
+export function supabaseTokenProvider(client) {
+  const auth = client?.auth;
+  if (auth == null || ![auth.getSession, auth.refreshSession, auth.onAuthStateChange].every(isFunction)) {
+    throw adapterError('supabaseTokenProvider(client) needs a Supabase client (createClient(url, key)): an object with auth.getSession, auth.refreshSession and auth.onAuthStateChange');
+  }
+  const session = async (refresh) => {
+    const { data, error } = await (refresh ? auth.refreshSession() : auth.getSession());
+    // Without a session, refreshSession() answers AuthSessionMissingError: that is "signed out".
+    if (error && error.name !== 'AuthSessionMissingError') throw error;
+    return data?.session ?? null;
+  };
+  return {
+    getToken: async ({ forceRefresh } = {}) => (await session(forceRefresh))?.access_token ?? null,
+    checkSession: async () => (await session(false)) !== null,
+    subscribe: (listener) => {
+      const { data } = auth.onAuthStateChange((event, current) => {
+        if (event === 'SIGNED_OUT') listener(null);
+        else if (current?.access_token) listener(current.access_token);
+      });
+      return () => data.subscription.unsubscribe();
+    },
+  };
+}
+
+// installGlobal(config): for server-rendered templates written against the old global
+// functions. Builds and starts a manager and binds the globals to it; a second call stops
+// the previous manager, so a template can re-install safely.
+const GLOBALS = ['fetchWithAuth', 'triggerSessionRecoveryCheck', 'updateCredits', 'waitForAuthStability'];
+
+export function installGlobal(config) {
+  const manager = new SessionManager(config);
+  manager.start();
+  const previous = globalThis.sessionKeeper;
+  try {
+    if (previous && previous !== manager) previous.stop();
+  } catch { /* the page's own value, whatever it was */ }
+  globalThis.sessionKeeper = manager;
+  for (const name of GLOBALS) globalThis[name] = manager[name].bind(manager);
+  // Module scripts load asynchronously: templates can wait for this instead of polling.
+  try {
+    globalThis.dispatchEvent?.(new CustomEvent('session-keeper-ready', { detail: manager }));
+  } catch { /* a listener's problem, not the manager's */ }
+  return manager;
 }

@@ -6,7 +6,7 @@
 mod support;
 
 use js_sys::{Function, Promise, Reflect};
-use session_keeper::{
+use session_keeper::testing::{
     clerk_token_provider, install_global, supabase_token_provider, SessionManager,
 };
 use support::*;

@@ -107,7 +107,9 @@ async fn extra_allowed_origins_get_the_bearer_and_bad_entries_are_refused() {
             &backend,
             &obj(&[("allowedOrigins", Array::of1(&bad.into()).into())]),
         );
-        let err = session_keeper::SessionManager::new(cfg).err().expect(bad);
+        let err = session_keeper::testing::SessionManager::new(cfg)
+            .err()
+            .expect(bad);
         assert_session_error(&err, "config");
         assert!(
             error_text(&err).contains("allowedOrigins"),
@@ -403,7 +405,7 @@ async fn a_network_failure_is_a_network_error_with_its_cause() {
     let failing =
         js_sys::Function::new_no_args("return Promise.reject(new TypeError('Failed to fetch'))");
     let cfg = config(&provider, &backend, &obj(&[("fetch", failing.into())]));
-    let manager = session_keeper::SessionManager::new(cfg).unwrap();
+    let manager = session_keeper::testing::SessionManager::new(cfg).unwrap();
     let err = settle(manager.fetch_with_auth("/api/x".into(), JsValue::UNDEFINED))
         .await
         .unwrap_err();

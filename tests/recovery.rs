@@ -7,7 +7,7 @@
 mod support;
 
 use js_sys::{Array, Promise};
-use session_keeper::SessionManager;
+use session_keeper::testing::SessionManager;
 use support::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;

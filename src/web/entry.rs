@@ -48,6 +48,7 @@ mod op {
     pub const ONLINE: u32 = 18;
     pub const AUTHENTICATED: u32 = 19;
     pub const EXPIRES_AT: u32 = 20;
+    pub const REGISTER: u32 = 21;
 }
 
 /// One manager's core, and what the core does not need to know.
@@ -71,8 +72,25 @@ pub fn door() -> &'static Function {
         .unchecked_ref()
 }
 
+/// A new manager for a config `readConfig` has read: `numbers` (its millisecond settings),
+/// `about` `[flags, level, creditsUrl]`. Its id, or the `config` error naming the field.
+fn register_config(numbers: &JsValue, about: &JsValue) -> JsValue {
+    let numbers: Array = numbers.clone().unchecked_into();
+    let about: Array = about.clone().unchecked_into();
+    let flags = about.get(0).as_f64().unwrap_or(0.0) as u32;
+    let level = about.get(1).as_f64().unwrap_or(2.0) as u32;
+    match settings(
+        &numbers,
+        [flags & 1 != 0, flags & 2 != 0, flags & 4 != 0],
+        level,
+    ) {
+        Ok(settings) => JsValue::from(register(settings, about.get(2).as_string())),
+        Err(error) => error.into(),
+    }
+}
+
 /// Registers a new manager's core; its id.
-pub fn register(settings: Settings, credits_url: Option<String>) -> u32 {
+fn register(settings: Settings, credits_url: Option<String>) -> u32 {
     let id = NEXT.0.get().wrapping_add(1);
     NEXT.0.set(id);
     CORES.0.borrow_mut().push(Entry {
@@ -85,7 +103,7 @@ pub fn register(settings: Settings, credits_url: Option<String>) -> u32 {
 
 /// The validated settings of a config the browser layer has read (`readConfig`): the
 /// numbers are checked here, by the core's rules, and an error names the field.
-pub fn settings(numbers: &Array, flags: [bool; 3], level: u32) -> Result<Settings, Error> {
+fn settings(numbers: &Array, flags: [bool; 3], level: u32) -> Result<Settings, Error> {
     let number = |i: u32| numbers.get(i).as_f64();
     let defaults = Policy::default();
     let millis = |name: &'static str, i: u32, default: Millis, min: Millis| {
@@ -141,6 +159,9 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
     } else {
         0
     };
+    if op == op::REGISTER {
+        return Array::of2(&JsValue::NULL, &register_config(&a, &b)).into();
+    }
     let mut value = JsValue::UNDEFINED;
     let mut items: Vec<Item> = Vec::new();
     let due;

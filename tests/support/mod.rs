@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use js_sys::{Function, Object, Promise, Reflect};
-use session_keeper::SessionManager;
+use session_keeper::testing::SessionManager;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
