@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 # wasm-opt from the pinned npm binaryen (132): Debian's binaryen 108 emits a module whose
 # init() throws (externref table mislabelled).
+# From scratch: wasm-pack does not clean pkg/snippets, and a stale snippet would ship.
+rm -rf pkg
 PATH="$PWD/node_modules/.bin:$PATH" wasm-pack build --release --target web
 
 glue=pkg/session_keeper.js
@@ -25,13 +27,17 @@ grep -q '^export function start() {' "$glue" && grep -q '^export function start(
 sed -i 's/^export function start() {/function start() {/' "$glue"
 sed -i '/^export function start(): void;$/d' "$types"
 
-# 3. Minify the glue and the snippets (the bridges, installGlobal, SessionError); exported
+# 3. Shorten wasm-bindgen's import and export names in the wasm, the glue and the types
+#    (it checks everything it touches and fails loudly; see the script).
+node scripts/minify-names.mjs pkg
+
+# 4. Minify the glue and the snippets (the bridges, installGlobal, SessionError); exported
 #    names are kept.
 for js in "$glue" pkg/snippets/*/js/*.js; do
   node_modules/.bin/terser "$js" --module --compress --mangle --ecma 2020 --output "$js"
 done
 
-# 4. wasm-bindgen types the raw wasm exports in InitOutput as `any`; nothing should call
+# 5. wasm-bindgen types the raw wasm exports in InitOutput as `any`; nothing should call
 #    them, and the public API has no `any` (checked by make test-types).
 sed -i -E '/^export interface InitOutput/,/^}/ s/\bany\b/unknown/g' "$types"
 
