@@ -182,18 +182,19 @@ pub fn read_credits_body(text: &str) -> Option<f64> {
 /// assert_eq!(with_refresh("https://a.example/c?u=1#x"), "https://a.example/c?u=1&refresh=true#x");
 /// ```
 pub fn with_refresh(url: &str) -> String {
-    let (base, fragment) = match url.split_once('#') {
-        Some((base, fragment)) => (base, ["#", fragment].concat()),
-        None => (url, String::new()),
-    };
-    let joiner = if !base.contains('?') {
+    let hash = url.bytes().position(|b| b == b'#').unwrap_or(url.len());
+    let (base, fragment) = (
+        url.get(..hash).unwrap_or(url),
+        url.get(hash..).unwrap_or(""),
+    );
+    let joiner = if !base.bytes().any(|b| b == b'?') {
         "?"
     } else if base.ends_with('?') || base.ends_with('&') {
         ""
     } else {
         "&"
     };
-    [base, joiner, "refresh=true", &fragment].concat()
+    super::join(&[base, joiner, "refresh=true", fragment])
 }
 
 /// What one answer of the credits endpoint means: its status, its body text and what its

@@ -74,7 +74,7 @@ impl Error {
 
     /// An invalid-configuration error naming `field`.
     pub fn config(field: &str, problem: &str) -> Self {
-        Error::new(ErrorCode::Config, [field, " ", problem].concat())
+        Error::new(ErrorCode::Config, crate::core::join(&[field, " ", problem]))
     }
 }
 

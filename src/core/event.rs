@@ -119,7 +119,7 @@ pub const NAMES: [&str; 7] = [
 impl Event {
     /// The event's name, as `on()` takes it.
     pub fn name(&self) -> &'static str {
-        NAMES[self.index()]
+        NAMES.get(self.index()).copied().unwrap_or_default()
     }
 
     /// The event's position in [`NAMES`].

@@ -419,7 +419,7 @@ mod tests {
     use super::*;
 
     fn number(text: &str) -> Option<f64> {
-        let doc = ["{\"n\":", text, "}"].concat();
+        let doc = crate::core::join(&["{\"n\":", text, "}"]);
         match Object::parse(&doc)?.get("n")? {
             Value::Number(n) => Some(n),
             _ => None,
@@ -538,9 +538,9 @@ mod tests {
         };
         assert!(Object::parse(&nested(MAX_DEPTH as usize)).is_some());
         assert!(Object::parse(&nested(MAX_DEPTH as usize + 1)).is_none());
-        let arrays = ["{\"a\":", &"[".repeat(31), &"]".repeat(31), "}"].concat();
+        let arrays = crate::core::join(&["{\"a\":", &"[".repeat(31), &"]".repeat(31), "}"]);
         assert!(Object::parse(&arrays).is_some());
-        let arrays = ["{\"a\":", &"[".repeat(32), &"]".repeat(32), "}"].concat();
+        let arrays = crate::core::join(&["{\"a\":", &"[".repeat(32), &"]".repeat(32), "}"]);
         assert!(Object::parse(&arrays).is_none());
         // Far deeper than any stack allows, answered at once.
         assert!(Object::parse(&"[".repeat(1_000_000)).is_none());
@@ -580,10 +580,13 @@ mod tests {
         assert_eq!(number("1e-400"), Some(0.0));
         assert_eq!(number("1e99999999999999999999"), Some(f64::INFINITY));
         assert_eq!(
-            number(&["1", &"0".repeat(400)].concat()),
+            number(&crate::core::join(&["1", &"0".repeat(400)])),
             Some(f64::INFINITY)
         );
-        assert_eq!(number(&["0.", &"0".repeat(400), "1"].concat()), Some(0.0));
+        assert_eq!(
+            number(&crate::core::join(&["0.", &"0".repeat(400), "1"])),
+            Some(0.0)
+        );
         // More than 19 significant digits: the rest only scale.
         let long = number("12345678901234567890123").unwrap();
         assert!((long / 1.234_567_890_123_456_8e22 - 1.0).abs() < 1e-15);

@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn token(payload: &[u8]) -> String {
-        ["eyJhbGciOiJIUzI1NiJ9.", &encode(payload), ".c2ln"].concat()
+        crate::core::join(&["eyJhbGciOiJIUzI1NiJ9.", &encode(payload), ".c2ln"])
     }
 
     #[test]

@@ -388,18 +388,23 @@ impl Core {
         if let Cooldown::Wait { .. } =
             decide(now, self.settings.policy.recovery_cooldown_ms, &on_record)
         {
-            let run = self.recoveries.swap_remove(index);
+            let Some(run) = super::take(&mut self.recoveries, index) else {
+                return;
+            };
             self.debug_parts(&["recovery check skipped: cooldown (", &run.trigger, ")"]);
             self.recovery_finish(now, run.owner, run.trigger, "cooldown");
             return self.run(now);
         }
         self.last_recovery = Some(now);
         self.actions.push_back(Action::Stamp(now));
-        let trigger = self.recoveries[index].trigger.clone();
+        let Some(claimed) = self.recoveries.get_mut(index) else {
+            return;
+        };
+        claimed.stage = Stage::Token;
+        claimed.failures_before = self.failures_announced;
+        let trigger = claimed.trigger.clone();
         self.info_parts(&["session recovery check (", &trigger, ")"]);
         self.events.push_back(Event::RecoveryCheck { trigger });
-        self.recoveries[index].stage = Stage::Token;
-        self.recoveries[index].failures_before = self.failures_announced;
         self.waiters.push(Waiter {
             need: Need::to_send(),
             purpose: Purpose::Recovery(run),
@@ -560,7 +565,9 @@ impl Core {
         let Some(index) = self.sent.iter().position(|s| s.id == send) else {
             return;
         };
-        let owner = self.sent.swap_remove(index).owner;
+        let Some(Sent { owner, .. }) = super::take(&mut self.sent, index) else {
+            return;
+        };
         match owner {
             SendOwner::Attempt(attempt) => self.attempt_replied(now, attempt, send, reply),
             SendOwner::CreditsProbe(run) => {
@@ -608,7 +615,9 @@ impl Core {
         let Some(index) = self.samples.iter().position(|s| s.id == id) else {
             return;
         };
-        let owner = self.samples.swap_remove(index).owner;
+        let Some(Sampling { owner, .. }) = super::take(&mut self.samples, index) else {
+            return;
+        };
         match owner {
             SampleOwner::Recovery(run) => {
                 self.probe_session_done(now, run, provider == Some(true));
@@ -632,11 +641,10 @@ impl Core {
                 Ok(outcome) => self.announce(outcome, Reason::Provider),
                 Err(error) => self.log(
                     Level::Warn,
-                    [
+                    crate::core::join(&[
                         "the provider pushed a token that cannot be used: ",
                         &error.message,
-                    ]
-                    .concat()
+                    ])
                     .into(),
                 ),
             },
@@ -701,7 +709,9 @@ impl Core {
             self.announce(outcome, call.reason);
         }
         while let Some(index) = self.sent.iter().position(|s| s.deadline <= now) {
-            let sent = self.sent.swap_remove(index);
+            let Some(sent) = super::take(&mut self.sent, index) else {
+                break;
+            };
             self.actions.push_back(Action::Abort { send: sent.id });
             let timeout = Error::new(
                 ErrorCode::Timeout,
@@ -720,7 +730,9 @@ impl Core {
             }
         }
         while let Some(index) = self.samples.iter().position(|s| s.deadline <= now) {
-            let sample = self.samples.swap_remove(index);
+            let Some(sample) = super::take(&mut self.samples, index) else {
+                break;
+            };
             match sample.owner {
                 SampleOwner::Recovery(run) => self.probe_session_done(now, run, false),
                 SampleOwner::Wait(wait) => self.wait_sampled(now, wait, None, None),
@@ -781,12 +793,16 @@ impl Core {
                     index += 1;
                 }
                 Step::Use(generation, token) => {
-                    let waiter = self.waiters.remove(index);
-                    self.deliver(now, waiter.purpose, Ok((generation, token)));
+                    if index < self.waiters.len() {
+                        let waiter = self.waiters.remove(index);
+                        self.deliver(now, waiter.purpose, Ok((generation, token)));
+                    }
                 }
                 Step::GiveUp(error) => {
-                    let waiter = self.waiters.remove(index);
-                    self.deliver(now, waiter.purpose, Err(error));
+                    if index < self.waiters.len() {
+                        let waiter = self.waiters.remove(index);
+                        self.deliver(now, waiter.purpose, Err(error));
+                    }
                 }
             }
         }
@@ -880,15 +896,14 @@ impl Core {
         } else {
             " ms by less than the minimum refresh gap (1 s, or refreshIntervalMs if shorter), so tokens go stale between refreshes"
         };
-        let line = [
+        let line = crate::core::join(&[
             "token lifetime ",
             &format_stamp(lifetime),
             " ms does not exceed expiryMarginMs ",
             &format_stamp(margin),
             consequence,
             "; lower expiryMarginMs (refreshes back off meanwhile)",
-        ]
-        .concat();
+        ]);
         self.log(Level::Warn, line.into());
     }
 
@@ -896,7 +911,7 @@ impl Core {
         self.failures_announced = self.failures_announced.wrapping_add(1);
         self.log(
             Level::Warn,
-            ["token refresh failed: ", &error.message].concat().into(),
+            crate::core::join(&["token refresh failed: ", &error.message]).into(),
         );
         self.events
             .push_back(Event::RefreshFailed { error, reason });
@@ -928,7 +943,7 @@ impl Core {
         }
         self.log(
             Level::Warn,
-            ["session expired (", reason.as_str(), ")"].concat().into(),
+            crate::core::join(&["session expired (", reason.as_str(), ")"]).into(),
         );
         self.events.push_back(Event::SessionExpired { reason });
         self.actions.push_back(Action::SessionOver);
@@ -1105,7 +1120,9 @@ impl Core {
         let Some(index) = self.attempts.iter().position(|a| a.id == id) else {
             return;
         };
-        let attempt = self.attempts.swap_remove(index);
+        let Some(attempt) = super::take(&mut self.attempts, index) else {
+            return;
+        };
         match attempt.owner {
             Owner::Call(call) => match outcome {
                 Outcome::Answered { send, .. } => self.resolve(call, Value::Response(send)),
@@ -1245,7 +1262,9 @@ impl Core {
         .map(|(probe, _)| probe)
         .collect();
         if unhealthy.is_empty() {
-            let run = self.take_recovery(id);
+            let Some(run) = self.take_recovery(id) else {
+                return;
+            };
             self.debug("recovery check: every probe is healthy");
             return self.recovery_finish(now, run.owner, run.trigger, "healthy");
         }
@@ -1268,7 +1287,9 @@ impl Core {
     }
 
     fn recovered(&mut self, now: Millis, id: u32) {
-        let run = self.take_recovery(id);
+        let Some(run) = self.take_recovery(id) else {
+            return;
+        };
         let unhealthy = [
             (Probe::Credits, run.credits),
             (Probe::Verify, run.verify),
@@ -1290,16 +1311,18 @@ impl Core {
 
     /// Reports a failed recovery once: a failed provider call has already announced itself.
     fn recovery_failed(&mut self, now: Millis, id: u32, error: Error) {
-        let run = self.take_recovery(id);
+        let Some(run) = self.take_recovery(id) else {
+            return;
+        };
         if self.failures_announced == run.failures_before {
             self.refresh_failed(error, Reason::Recovery);
         }
         self.recovery_finish(now, run.owner, run.trigger, "failed");
     }
 
-    fn take_recovery(&mut self, id: u32) -> RecoveryRun {
-        let index = self.recoveries.iter().position(|r| r.id == id).unwrap_or(0);
-        self.recoveries.swap_remove(index)
+    fn take_recovery(&mut self, id: u32) -> Option<RecoveryRun> {
+        let index = self.recoveries.iter().position(|r| r.id == id)?;
+        super::take(&mut self.recoveries, index)
     }
 
     fn recovery_finish(
@@ -1403,9 +1426,7 @@ impl Core {
             Next::Fail(error) => {
                 self.log(
                     Level::Warn,
-                    ["credits could not be read: ", &error.message]
-                        .concat()
-                        .into(),
+                    crate::core::join(&["credits could not be read: ", &error.message]).into(),
                 );
                 self.credits_finish(Err(error));
             }
@@ -1564,9 +1585,12 @@ impl Core {
         let Some(index) = self.waits.iter().position(|w| w.id == id) else {
             return;
         };
-        let stable = match self.waits[index].wait.after(now, agreed) {
+        let Some(wait) = self.waits.get_mut(index) else {
+            return;
+        };
+        let stable = match wait.wait.after(now, agreed) {
             Poll::Sleep(ms) => {
-                self.waits[index].stage = WaitStage::Sleeping {
+                wait.stage = WaitStage::Sleeping {
                     until: now.saturating_add(ms),
                 };
                 return;
@@ -1580,7 +1604,9 @@ impl Core {
                 false
             }
         };
-        let wait = self.waits.swap_remove(index);
+        let Some(wait) = super::take(&mut self.waits, index) else {
+            return;
+        };
         match wait.owner {
             Owner::Call(call) => self.resolve(call, Value::Bool(stable)),
             Owner::Credits => self.credits_read(now),

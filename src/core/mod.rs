@@ -29,6 +29,37 @@ mod fuzz;
 /// Milliseconds since the Unix epoch, as the page's clock reads them.
 pub type Millis = u64;
 
+/// Takes item `index` out of `items` (the last one takes its place), if there is one.
+/// `Vec::swap_remove` would do, but its bounds assert formats a message, which pulls
+/// `core::fmt` into the module; checked here, the optimizer drops that branch.
+pub fn take<T>(items: &mut Vec<T>, index: usize) -> Option<T> {
+    (index < items.len()).then(|| items.swap_remove(index))
+}
+
+/// `parts` joined into one `String`. `crate::core::join(&[..])` would do, but its overflow check
+/// panics with a formatted message, which pulls `core::fmt` into the module.
+pub fn join(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+/// `n` in decimal digits, without `core::fmt`.
+pub fn digits(n: u64) -> String {
+    let mut out = String::new();
+    let mut div = 1u64;
+    while n / div >= 10 {
+        div *= 10;
+    }
+    while div > 0 {
+        out.push(char::from(b'0' + (n / div % 10) as u8));
+        div /= 10;
+    }
+    out
+}
+
 /// Reads plain decimal digits (no sign, point or exponent), saturating at `u64::MAX`.
 /// `None` for an empty string or any other character. Stored stamps and `Retry-After`
 /// seconds are both read with it; `str::parse` would accept a leading `+`.

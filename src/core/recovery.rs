@@ -66,18 +66,7 @@ pub fn parse_stamp(raw: &str) -> Option<Millis> {
 
 /// Writes an attempt time the way pages store `Date.now()`: decimal digits.
 pub fn format_stamp(at: Millis) -> String {
-    let mut digits = Vec::with_capacity(20);
-    let mut n = at;
-    loop {
-        digits.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    // Only ASCII digits were pushed.
-    String::from_utf8(digits).unwrap_or_default()
+    super::digits(at)
 }
 
 #[cfg(test)]

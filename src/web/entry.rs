@@ -171,7 +171,9 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
         let Some(index) = cores.iter().position(|e| e.id == manager) else {
             return Array::of2(&JsValue::NULL, &JsValue::UNDEFINED).into();
         };
-        let entry = &mut cores[index];
+        let Some(entry) = cores.get_mut(index) else {
+            return JsValue::NULL;
+        };
         let core = &mut entry.core;
         let number = |v: &JsValue| v.as_f64().unwrap_or(0.0) as u32;
         match op {
@@ -298,7 +300,7 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
             credits_url = entry.credits_url.clone();
         }
         if op == op::FREE {
-            cores.swap_remove(index);
+            crate::core::take(&mut cores, index);
         }
     }
     let out = Array::new();
