@@ -793,14 +793,13 @@ impl Core {
                     index += 1;
                 }
                 Step::Use(generation, token) => {
-                    if index < self.waiters.len() {
-                        let waiter = self.waiters.remove(index);
+                    // The last waiter takes this one's place: it has not been stepped yet.
+                    if let Some(waiter) = super::take(&mut self.waiters, index) {
                         self.deliver(now, waiter.purpose, Ok((generation, token)));
                     }
                 }
                 Step::GiveUp(error) => {
-                    if index < self.waiters.len() {
-                        let waiter = self.waiters.remove(index);
+                    if let Some(waiter) = super::take(&mut self.waiters, index) {
                         self.deliver(now, waiter.purpose, Err(error));
                     }
                 }
@@ -1649,7 +1648,7 @@ impl Core {
 
     fn debug_parts(&mut self, parts: &[&str]) {
         if self.logs(Level::Debug) {
-            self.log(Level::Debug, parts.concat().into());
+            self.log(Level::Debug, super::join(parts).into());
         }
     }
 
@@ -1659,7 +1658,7 @@ impl Core {
 
     fn info_parts(&mut self, parts: &[&str]) {
         if self.logs(Level::Info) {
-            self.log(Level::Info, parts.concat().into());
+            self.log(Level::Info, super::join(parts).into());
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::core::credits::{retry_after_ms, with_refresh};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{Event, Field};
 use crate::core::machine::{Core, Settings};
+use crate::core::session::Token;
 use crate::core::policy::Policy;
 use crate::core::recovery::parse_stamp;
 use crate::core::stability::{DEFAULT_INTERVAL_MS, DEFAULT_MAX_WAIT_MS};
@@ -93,11 +94,13 @@ fn register_config(numbers: &JsValue, about: &JsValue) -> JsValue {
 fn register(settings: Settings, credits_url: Option<String>) -> u32 {
     let id = NEXT.0.get().wrapping_add(1);
     NEXT.0.set(id);
-    CORES.0.borrow_mut().push(Entry {
-        id,
-        core: Core::new(settings),
-        credits_url,
-    });
+    if let Ok(mut cores) = CORES.0.try_borrow_mut() {
+        cores.push(Entry {
+            id,
+            core: Core::new(settings),
+            credits_url,
+        });
+    }
     id
 }
 
@@ -167,7 +170,11 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
     let due;
     let mut credits_url = None;
     {
-        let mut cores = CORES.0.borrow_mut();
+        // Never already borrowed (the core calls no JavaScript); `try_` keeps the borrow
+        // panic, and the `core::fmt` it formats with, out of the module.
+        let Ok(mut cores) = CORES.0.try_borrow_mut() else {
+            return JsValue::NULL;
+        };
         let Some(index) = cores.iter().position(|e| e.id == manager) else {
             return Array::of2(&JsValue::NULL, &JsValue::UNDEFINED).into();
         };
@@ -334,114 +341,110 @@ fn num(n: impl Into<f64>) -> JsValue {
     JsValue::from_f64(n.into())
 }
 
+/// One row, as a JS array.
+fn row(parts: &[JsValue]) -> JsValue {
+    let row = Array::new();
+    for part in parts {
+        row.push(part);
+    }
+    row.into()
+}
+
 /// One thing for `js/runtime.js` to do, as `[code, …]` (its `run`).
 fn encode(item: Item, credits_url: Option<&str>) -> JsValue {
-    let parts: Vec<JsValue> = match item {
+    let action = match item {
         Item::Event(event) => {
-            let mut parts = vec![num(0), text(event.name())];
+            let row = Array::new();
+            row.push(&num(0));
+            row.push(&text(event.name()));
             for (name, field) in event.fields() {
-                parts.push(text(name));
-                parts.push(match field {
+                row.push(&text(name));
+                row.push(&match field {
                     Field::Text(t) => text(t),
                     Field::Number(n) => num(n),
                     Field::Bool(b) => JsValue::from_bool(b),
                     Field::Time(at) => time(at),
-                    Field::Probes(probes) => probes
-                        .iter()
-                        .map(|p| text(p.as_str()))
-                        .collect::<Array>()
-                        .into(),
+                    Field::Probes(probes) => row_of(probes.iter().map(|p| text(p.as_str()))),
                 });
             }
-            parts
+            return row.into();
         }
-        Item::Action(action) => match action {
-            Action::CallProvider { id, force, reason } => {
-                vec![
-                    num(1),
-                    num(id),
-                    JsValue::from_bool(force),
-                    text(reason.as_str()),
-                ]
-            }
-            Action::Send {
-                send,
-                target,
-                token,
-                read,
-            } => {
-                let (kind, what) = match target {
-                    Target::Page(call) => (0, num(call)),
-                    Target::Credits { force } => {
-                        let url = credits_url.unwrap_or_default();
-                        (
-                            1,
-                            if force {
-                                text(&with_refresh(url))
-                            } else {
-                                text(url)
-                            },
-                        )
-                    }
-                    Target::Verify => (2, JsValue::UNDEFINED),
-                };
-                let read = match read {
-                    Read::Refusal => 1,
-                    Read::Everything => 2,
-                };
-                vec![
-                    num(2),
-                    num(send),
-                    num(kind),
-                    what,
-                    token.map_or(JsValue::NULL, |t| text(t.expose())),
-                    num(read),
-                ]
-            }
-            Action::Abort { send } => vec![num(3), num(send)],
-            Action::Sample { id, provider } => vec![num(4), num(id), JsValue::from_bool(provider)],
-            Action::WatchOnline(on) => vec![num(5), JsValue::from_bool(on)],
-            Action::Mirror(token) => {
-                vec![num(6), token.map_or(JsValue::NULL, |t| text(t.expose()))]
-            }
-            Action::ReadStamps { run } => vec![num(7), num(run)],
-            Action::Stamp(at) => vec![num(8), num(at as f64)],
-            Action::DropCreditsCache => vec![num(9)],
-            Action::AuthRecovered => vec![num(10)],
-            Action::SessionOver => vec![num(11)],
-            Action::BroadcastSignOut => vec![num(12)],
-            Action::Resolve { call, value } => {
-                let mut parts = vec![num(13), num(call)];
-                match value {
-                    Value::Response(_) => parts.push(num(0)),
-                    Value::Outcome {
-                        ran,
-                        reason,
-                        trigger,
-                    } => parts.extend([
-                        num(1),
-                        JsValue::from_bool(ran),
-                        text(reason),
-                        text(&trigger),
-                    ]),
-                    Value::Nothing => parts.push(num(2)),
-                    Value::Token(token) => parts.extend([num(3), text(token.expose())]),
-                    Value::Number(n) => parts.extend([num(3), num(n)]),
-                    Value::Bool(b) => parts.extend([num(3), JsValue::from_bool(b)]),
-                }
-                parts
-            }
-            Action::Reject { call, error } => match error {
-                Rejection::Error(error) => vec![
-                    num(14),
-                    num(call),
-                    text(error.code.as_str()),
-                    text(&error.message),
-                ],
-                Rejection::Send(_) => vec![num(14), num(call), JsValue::NULL],
-            },
-            Action::Log(level, line) => vec![num(15), num(level as u32), text(&line)],
-        },
+        Item::Action(action) => action,
     };
-    parts.into_iter().collect::<Array>().into()
+    let token = |t: Option<Token>| t.map_or(JsValue::NULL, |t| text(t.expose()));
+    match action {
+        Action::CallProvider { id, force, reason } => row(&[
+            num(1),
+            num(id),
+            JsValue::from_bool(force),
+            text(reason.as_str()),
+        ]),
+        Action::Send {
+            send,
+            target,
+            token: bearer,
+            read,
+        } => {
+            let (kind, what) = match target {
+                Target::Page(call) => (0, num(call)),
+                Target::Credits { force } => {
+                    let url = credits_url.unwrap_or_default();
+                    (1, if force { text(&with_refresh(url)) } else { text(url) })
+                }
+                Target::Verify => (2, JsValue::UNDEFINED),
+            };
+            let read = match read {
+                Read::Refusal => 1,
+                Read::Everything => 2,
+            };
+            row(&[num(2), num(send), num(kind), what, token(bearer), num(read)])
+        }
+        Action::Abort { send } => row(&[num(3), num(send)]),
+        Action::Sample { id, provider } => row(&[num(4), num(id), JsValue::from_bool(provider)]),
+        Action::WatchOnline(on) => row(&[num(5), JsValue::from_bool(on)]),
+        Action::Mirror(held) => row(&[num(6), token(held)]),
+        Action::ReadStamps { run } => row(&[num(7), num(run)]),
+        Action::Stamp(at) => row(&[num(8), num(at as f64)]),
+        Action::DropCreditsCache => row(&[num(9)]),
+        Action::AuthRecovered => row(&[num(10)]),
+        Action::SessionOver => row(&[num(11)]),
+        Action::BroadcastSignOut => row(&[num(12)]),
+        Action::Resolve { call, value } => match value {
+            Value::Response(_) => row(&[num(13), num(call), num(0)]),
+            Value::Outcome {
+                ran,
+                reason,
+                trigger,
+            } => row(&[
+                num(13),
+                num(call),
+                num(1),
+                JsValue::from_bool(ran),
+                text(reason),
+                text(&trigger),
+            ]),
+            Value::Nothing => row(&[num(13), num(call), num(2)]),
+            Value::Token(t) => row(&[num(13), num(call), num(3), text(t.expose())]),
+            Value::Number(n) => row(&[num(13), num(call), num(3), num(n)]),
+            Value::Bool(b) => row(&[num(13), num(call), num(3), JsValue::from_bool(b)]),
+        },
+        Action::Reject { call, error } => match error {
+            Rejection::Error(error) => row(&[
+                num(14),
+                num(call),
+                text(error.code.as_str()),
+                text(&error.message),
+            ]),
+            Rejection::Send(_) => row(&[num(14), num(call), JsValue::NULL]),
+        },
+        Action::Log(level, line) => row(&[num(15), num(level as u32), text(&line)]),
+    }
+}
+
+fn row_of(parts: impl Iterator<Item = JsValue>) -> JsValue {
+    let row = Array::new();
+    for part in parts {
+        row.push(&part);
+    }
+    row.into()
 }
