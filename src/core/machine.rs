@@ -16,7 +16,6 @@
 use crate::prelude::*;
 
 use alloc::borrow::Cow;
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -238,8 +237,9 @@ pub struct Core {
     failures_announced: u32,
     /// This manager's own last recovery attempt, whatever storage kept.
     last_recovery: Option<Millis>,
-    actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    /// What to do, in order. A `Vec`: `VecDeque` costs more code than the queue is worth.
+    actions: Vec<Action>,
+    events: Vec<Event>,
 }
 
 impl Core {
@@ -261,8 +261,8 @@ impl Core {
             last_id: 0,
             failures_announced: 0,
             last_recovery: None,
-            actions: VecDeque::new(),
-            events: VecDeque::new(),
+            actions: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -270,12 +270,12 @@ impl Core {
 
     /// The next thing to do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        (!self.actions.is_empty()).then(|| self.actions.remove(0))
     }
 
     /// The next event to emit.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
     /// When [`Core::handle_timeout`] must run next: the earliest deadline of any provider
@@ -284,25 +284,35 @@ impl Core {
         if self.closed {
             return None;
         }
-        let schedule = (!self.scheduled_pending())
-            .then(|| self.session.next_wake())
-            .flatten();
-        let deadlines = self
-            .provider
-            .as_ref()
-            .map(|p| p.deadline)
-            .into_iter()
-            .chain(self.sent.iter().map(|s| s.deadline))
-            .chain(self.samples.iter().map(|s| s.deadline))
-            .chain(self.waits.iter().filter_map(|w| match w.stage {
-                WaitStage::Asking { until, .. } | WaitStage::Sleeping { until } => Some(until),
-                _ => None,
-            }))
-            .chain(self.credits.as_ref().and_then(|c| match c.stage {
-                CreditsStage::Offline { until } | CreditsStage::Sleeping { until } => Some(until),
-                _ => None,
-            }));
-        schedule.into_iter().chain(deadlines).min()
+        let mut next: Option<Millis> = None;
+        let mut consider = |at: Millis| next = Some(next.map_or(at, |n| n.min(at)));
+        if !self.scheduled_pending() {
+            if let Some(at) = self.session.next_wake() {
+                consider(at);
+            }
+        }
+        if let Some(call) = &self.provider {
+            consider(call.deadline);
+        }
+        for sent in &self.sent {
+            consider(sent.deadline);
+        }
+        for sample in &self.samples {
+            consider(sample.deadline);
+        }
+        for wait in &self.waits {
+            if let WaitStage::Asking { until, .. } | WaitStage::Sleeping { until } = wait.stage {
+                consider(until);
+            }
+        }
+        if let Some(CreditsRun {
+            stage: CreditsStage::Offline { until } | CreditsStage::Sleeping { until },
+            ..
+        }) = self.credits
+        {
+            consider(until);
+        }
+        next
     }
 
     // ----- what the page can ask -----
@@ -396,7 +406,7 @@ impl Core {
             return self.run(now);
         }
         self.last_recovery = Some(now);
-        self.actions.push_back(Action::Stamp(now));
+        self.actions.push(Action::Stamp(now));
         let Some(claimed) = self.recoveries.get_mut(index) else {
             return;
         };
@@ -404,7 +414,7 @@ impl Core {
         claimed.failures_before = self.failures_announced;
         let trigger = claimed.trigger.clone();
         self.info_parts(&["session recovery check (", &trigger, ")"]);
-        self.events.push_back(Event::RecoveryCheck { trigger });
+        self.events.push(Event::RecoveryCheck { trigger });
         self.waiters.push(Waiter {
             need: Need::to_send(),
             purpose: Purpose::Recovery(run),
@@ -482,7 +492,7 @@ impl Core {
         }
         self.stop();
         self.forget(now);
-        self.actions.push_back(Action::BroadcastSignOut);
+        self.actions.push(Action::BroadcastSignOut);
         self.resolve(call, Value::Nothing);
         self.run(now);
     }
@@ -524,7 +534,7 @@ impl Core {
             .retain(|a| matches!(a, Action::Resolve { .. } | Action::Reject { .. }));
         self.events.clear();
         for send in self.sent.drain(..) {
-            self.actions.push_back(Action::Abort { send: send.id });
+            self.actions.push(Action::Abort { send: send.id });
         }
         self.waiters.clear();
         self.attempts.clear();
@@ -533,7 +543,7 @@ impl Core {
         self.samples.clear();
         self.provider = None;
         for call in calls {
-            self.actions.push_back(Action::Reject {
+            self.actions.push(Action::Reject {
                 call,
                 error: Rejection::Error(Error::freed()),
             });
@@ -712,7 +722,7 @@ impl Core {
             let Some(sent) = super::take(&mut self.sent, index) else {
                 break;
             };
-            self.actions.push_back(Action::Abort { send: sent.id });
+            self.actions.push(Action::Abort { send: sent.id });
             let timeout = Error::new(
                 ErrorCode::Timeout,
                 "the request did not complete within requestTimeoutMs",
@@ -818,7 +828,7 @@ impl Core {
             reason,
             deadline: now.saturating_add(self.settings.policy.token_timeout_ms),
         });
-        self.actions.push_back(Action::CallProvider {
+        self.actions.push(Action::CallProvider {
             id,
             force: kind == RefreshKind::Forced,
             reason,
@@ -855,7 +865,7 @@ impl Core {
                 ..
             } => {
                 let token = self.session.current_token().cloned();
-                self.actions.push_back(Action::Mirror(token));
+                self.actions.push(Action::Mirror(token));
                 if let Some(problem) = unreadable {
                     self.debug_parts(&[
                         problem.describe(),
@@ -867,9 +877,9 @@ impl Core {
                 }
                 self.info_parts(&["token refreshed (", reason.as_str(), ")"]);
                 self.events
-                    .push_back(Event::TokenRefreshed { expires_at, reason });
+                    .push(Event::TokenRefreshed { expires_at, reason });
                 if signed_in {
-                    self.events.push_back(Event::StateChanged {
+                    self.events.push(Event::StateChanged {
                         authenticated: true,
                         expires_at,
                     });
@@ -878,7 +888,7 @@ impl Core {
             Refreshed::Unchanged => self.debug("the provider confirmed the current token"),
             Refreshed::SignedOut { had_token } => {
                 self.info("the provider has no session");
-                self.actions.push_back(Action::Mirror(None));
+                self.actions.push(Action::Mirror(None));
                 if had_token {
                     self.signed_out_event();
                 }
@@ -913,11 +923,11 @@ impl Core {
             crate::core::join(&["token refresh failed: ", &error.message]).into(),
         );
         self.events
-            .push_back(Event::RefreshFailed { error, reason });
+            .push(Event::RefreshFailed { error, reason });
     }
 
     fn signed_out_event(&mut self) {
-        self.events.push_back(Event::StateChanged {
+        self.events.push(Event::StateChanged {
             authenticated: false,
             expires_at: None,
         });
@@ -928,7 +938,7 @@ impl Core {
         let had_token = self.session.sign_out();
         // The refresh in flight is discarded with the token.
         self.provider = None;
-        self.actions.push_back(Action::Mirror(None));
+        self.actions.push(Action::Mirror(None));
         if had_token {
             self.info("signed out");
             self.signed_out_event();
@@ -944,8 +954,8 @@ impl Core {
             Level::Warn,
             crate::core::join(&["session expired (", reason.as_str(), ")"]).into(),
         );
-        self.events.push_back(Event::SessionExpired { reason });
-        self.actions.push_back(Action::SessionOver);
+        self.events.push(Event::SessionExpired { reason });
+        self.actions.push(Action::SessionOver);
     }
 
     fn expire_for(&mut self, error: &Error) {
@@ -998,7 +1008,7 @@ impl Core {
             Target::Page(_) => Read::Refusal,
             Target::Credits { .. } | Target::Verify => Read::Everything,
         };
-        self.actions.push_back(Action::Send {
+        self.actions.push(Action::Send {
             send: id,
             target,
             token,
@@ -1125,7 +1135,7 @@ impl Core {
         match attempt.owner {
             Owner::Call(call) => match outcome {
                 Outcome::Answered { send, .. } => self.resolve(call, Value::Response(send)),
-                Outcome::Failed { rejection, .. } => self.actions.push_back(Action::Reject {
+                Outcome::Failed { rejection, .. } => self.actions.push(Action::Reject {
                     call,
                     error: rejection,
                 }),
@@ -1150,7 +1160,7 @@ impl Core {
             verify: None,
             session: None,
         });
-        self.actions.push_back(Action::ReadStamps { run: id });
+        self.actions.push(Action::ReadStamps { run: id });
     }
 
     fn recovery_token(&mut self, now: Millis, id: u32, token: Result<(Generation, Token), Error>) {
@@ -1178,7 +1188,7 @@ impl Core {
                         deadline: now.saturating_add(self.settings.policy.token_timeout_ms),
                         owner: SampleOwner::Recovery(id),
                     });
-                    self.actions.push_back(Action::Sample {
+                    self.actions.push(Action::Sample {
                         id: sample,
                         provider: true,
                     });
@@ -1298,13 +1308,13 @@ impl Core {
         .filter(|(_, healthy)| *healthy == Some(false))
         .map(|(probe, _)| probe)
         .collect();
-        self.actions.push_back(Action::DropCreditsCache);
+        self.actions.push(Action::DropCreditsCache);
         self.info_parts(&["session recovered (", &run.trigger, ")"]);
-        self.events.push_back(Event::Recovered {
+        self.events.push(Event::Recovered {
             trigger: run.trigger.clone(),
             unhealthy,
         });
-        self.actions.push_back(Action::AuthRecovered);
+        self.actions.push(Action::AuthRecovered);
         self.recovery_finish(now, run.owner, run.trigger, "recovered");
     }
 
@@ -1367,14 +1377,14 @@ impl Core {
                 until: now.saturating_add(self.settings.policy.request_timeout_ms),
             };
             if !was_offline {
-                self.actions.push_back(Action::WatchOnline(true));
+                self.actions.push(Action::WatchOnline(true));
             }
             self.info("offline: waiting for the browser to come back online");
             return;
         }
         run.stage = CreditsStage::Reading;
         if was_offline {
-            self.actions.push_back(Action::WatchOnline(false));
+            self.actions.push(Action::WatchOnline(false));
         }
         let force = run.force;
         self.begin_attempt(now, Owner::Credits, Target::Credits { force }, true, true);
@@ -1437,11 +1447,11 @@ impl Core {
             return;
         };
         if matches!(run.stage, CreditsStage::Offline { .. }) {
-            self.actions.push_back(Action::WatchOnline(false));
+            self.actions.push(Action::WatchOnline(false));
         }
         match result {
             Ok(credits) => {
-                self.events.push_back(Event::CreditsUpdated { credits });
+                self.events.push(Event::CreditsUpdated { credits });
                 for call in run.callers {
                     self.resolve(call, Value::Number(credits));
                 }
@@ -1481,7 +1491,7 @@ impl Core {
             deadline: now.saturating_add(limit),
             owner: SampleOwner::Wait(wait),
         });
-        self.actions.push_back(Action::Sample { id, provider });
+        self.actions.push(Action::Sample { id, provider });
     }
 
     fn wait_sampled(&mut self, now: Millis, id: u32, provider: Option<bool>, mirror: Option<bool>) {
@@ -1525,7 +1535,7 @@ impl Core {
                             provider: sources.provider,
                         };
                         let token = self.session.current_token().cloned();
-                        self.actions.push_back(Action::Mirror(token));
+                        self.actions.push(Action::Mirror(token));
                         self.wait_sample(now, id, false);
                     }
                 }
@@ -1556,7 +1566,7 @@ impl Core {
                 deadline: Millis::MAX,
                 owner: SampleOwner::Wait(id),
             });
-            self.actions.push_back(Action::Sample {
+            self.actions.push(Action::Sample {
                 id: sample,
                 provider: false,
             });
@@ -1622,11 +1632,11 @@ impl Core {
     }
 
     fn resolve(&mut self, call: CallId, value: Value) {
-        self.actions.push_back(Action::Resolve { call, value });
+        self.actions.push(Action::Resolve { call, value });
     }
 
     fn reject(&mut self, call: CallId, error: Error) {
-        self.actions.push_back(Action::Reject {
+        self.actions.push(Action::Reject {
             call,
             error: Rejection::Error(error),
         });
@@ -1634,7 +1644,7 @@ impl Core {
 
     fn log(&mut self, level: Level, line: Cow<'static, str>) {
         if level >= self.settings.log_level {
-            self.actions.push_back(Action::Log(level, line));
+            self.actions.push(Action::Log(level, line));
         }
     }
 

@@ -57,7 +57,7 @@ pub fn decide(now: Millis, cooldown_ms: Millis, stamps: &[Option<Millis>]) -> Co
 /// Reads a stored attempt time: plain decimal digits only. Anything else (negative, a
 /// fraction, an exponent, text, more digits than any real clock) reads as no stamp.
 pub fn parse_stamp(raw: &str) -> Option<Millis> {
-    let raw = raw.trim();
+    let raw = raw.trim_matches(|c: char| c.is_ascii_whitespace());
     if raw.len() > 16 {
         return None;
     }
