@@ -24,7 +24,7 @@ pub mod web;
 /// What std's prelude would give every module; the shipped module is no_std.
 mod prelude {
     pub use alloc::borrow::ToOwned;
-    pub use alloc::string::{String, ToString};
+    pub use alloc::string::String;
     pub use alloc::vec;
     pub use alloc::vec::Vec;
 }

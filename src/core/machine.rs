@@ -922,8 +922,7 @@ impl Core {
             Level::Warn,
             crate::core::join(&["token refresh failed: ", &error.message]).into(),
         );
-        self.events
-            .push(Event::RefreshFailed { error, reason });
+        self.events.push(Event::RefreshFailed { error, reason });
     }
 
     fn signed_out_event(&mut self) {

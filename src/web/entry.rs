@@ -21,9 +21,9 @@ use crate::core::credits::{retry_after_ms, with_refresh};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{Event, Field};
 use crate::core::machine::{Core, Settings};
-use crate::core::session::Token;
 use crate::core::policy::Policy;
 use crate::core::recovery::parse_stamp;
+use crate::core::session::Token;
 use crate::core::stability::{DEFAULT_INTERVAL_MS, DEFAULT_MAX_WAIT_MS};
 use crate::core::Millis;
 
@@ -61,9 +61,10 @@ struct Entry {
 
 static CORES: PageLocal<RefCell<Vec<Entry>>> = PageLocal(RefCell::new(Vec::new()));
 static NEXT: PageLocal<core::cell::Cell<u32>> = PageLocal(core::cell::Cell::new(0));
+/// `(op, manager, now, a, b) => [due, value, ...items]`.
+type Door = Closure<dyn Fn(u32, u32, f64, JsValue, JsValue) -> JsValue>;
 /// The door, made once and never dropped: the browser layer holds it for the page's life.
-static DOOR: PageLocal<OnceCell<Closure<dyn Fn(u32, u32, f64, JsValue, JsValue) -> JsValue>>> =
-    PageLocal(OnceCell::new());
+static DOOR: PageLocal<OnceCell<Door>> = PageLocal(OnceCell::new());
 
 /// The door as a JS function, `(op, manager, now, a, b) => [due, value, ...items]`.
 pub fn door() -> &'static Function {
@@ -389,7 +390,14 @@ fn encode(item: Item, credits_url: Option<&str>) -> JsValue {
                 Target::Page(call) => (0, num(call)),
                 Target::Credits { force } => {
                     let url = credits_url.unwrap_or_default();
-                    (1, if force { text(&with_refresh(url)) } else { text(url) })
+                    (
+                        1,
+                        if force {
+                            text(&with_refresh(url))
+                        } else {
+                            text(url)
+                        },
+                    )
                 }
                 Target::Verify => (2, JsValue::UNDEFINED),
             };
