@@ -162,6 +162,52 @@ export function readConfig(config) {
 
 // ----- small helpers -----
 
+/**
+ * What a token's payload says of `exp` and `iat`, for the core to judge (`core::jwt`):
+ * `[0, exp, iat]` (numbers or null), or why it cannot be read: `[1]` not a JWT, `[2]` not
+ * base64url, `[3]` not a JSON object with numeric claims. Nothing is verified: checking the
+ * signature is the backend's job.
+ */
+function claimsOf(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[1]) return [1];
+  const b64 = parts[1].replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
+  if (!/^[A-Za-z0-9+/]*$/.test(b64) || b64.length % 4 === 1) return [2];
+  let payload;
+  try {
+    payload = JSON.parse(atob(b64 + '==='.slice((b64.length + 3) % 4)));
+  } catch {
+    return [3];
+  }
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return [3];
+  const claim = (v) => (v === undefined || v === null ? null : typeof v === 'number' ? v : undefined);
+  const exp = claim(payload.exp);
+  const iat = claim(payload.iat);
+  return exp === undefined || iat === undefined ? [3] : [0, exp, iat];
+}
+
+/**
+ * What a JSON response body says, for the core to judge (`core::action::Body`):
+ * `[requires_refresh, detail.requires_refresh, credits, success]`, or null when the body is
+ * not a JSON object.
+ */
+function facts(text) {
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+  const detail = body.detail;
+  return [
+    body.requires_refresh === true,
+    detail !== null && typeof detail === 'object' && detail.requires_refresh === true,
+    typeof body.credits === 'number' ? body.credits : null,
+    typeof body.success === 'boolean' ? body.success : null,
+  ];
+}
+
 /** `f(arg)` as a promise; a synchronous throw becomes a rejection. */
 function attempt(f, arg) {
   try {
@@ -476,7 +522,7 @@ export class Driver {
 
   callProvider(id, force, reason) {
     attempt(this.c.getToken, { forceRefresh: force, reason }).then(
-      (value) => this.feed(OP.provider, id, absent(value) ? null : typeof value === 'string' ? value : PROVIDER_ANSWERED_ODDLY),
+      (value) => this.feed(OP.provider, id, absent(value) ? null : typeof value === 'string' ? [value, ...claimsOf(value)] : PROVIDER_ANSWERED_ODDLY),
       () => this.feed(OP.provider, id, PROVIDER_FAILED),
     );
   }
@@ -517,7 +563,7 @@ export class Driver {
       this.sends.delete(id);
       const page = sent.call !== null ? this.calls.get(sent.call) : null;
       if (page) page.response = response;
-      return this.feed(OP.replied, id, [response.status, body, retryAfter]);
+      return this.feed(OP.replied, id, [response.status, body === null ? null : facts(body), retryAfter]);
     }, (error) => this.failed(id, SEND_NETWORK, error));
   }
 
@@ -697,7 +743,7 @@ export class Driver {
     const listener = (pushed) => {
       if (this.closed) return;
       if (absent(pushed)) this.feed(OP.pushed, null);
-      else if (typeof pushed === 'string') this.feed(OP.pushed, pushed);
+      else if (typeof pushed === 'string') this.feed(OP.pushed, [pushed, ...claimsOf(pushed)]);
       else this.log(2, "subscribe's listener got something other than a token or null");
     };
     // Marked before the call: the provider may call the listener inside `subscribe`.

@@ -181,6 +181,20 @@ pub enum Action {
     Log(Level, Cow<'static, str>),
 }
 
+/// What the browser read of a JSON response body (`JSON.parse`, then these members); a body
+/// that is not a JSON object has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Body {
+    /// `requires_refresh` is `true`.
+    pub requires_refresh: bool,
+    /// `detail.requires_refresh` is `true` (FastAPI wraps its errors in `detail`).
+    pub detail_requires_refresh: bool,
+    /// `credits`, when it is a number.
+    pub credits: Option<f64>,
+    /// `success`, when it is a boolean.
+    pub success: Option<bool>,
+}
+
 /// How a request ended, as the browser layer reports it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
@@ -188,8 +202,8 @@ pub enum Reply {
     Answered {
         /// The status.
         status: u16,
-        /// The body text, when it was to be read (and could be).
-        body: Option<String>,
+        /// What the body said, when it was to be read (and was a JSON object).
+        body: Option<Body>,
         /// What `Retry-After` asked for, when it was to be read.
         retry_after: Option<Millis>,
     },

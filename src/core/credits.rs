@@ -7,9 +7,9 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use super::action::Body;
 use super::backoff::Backoff;
 use super::error::{Error, ErrorCode};
-use super::json::{Object, Value};
 use super::{decimal, Millis};
 
 /// Retry settings (`credits` in the config).
@@ -148,31 +148,6 @@ pub fn read_credits(credits: Option<f64>, success: Option<bool>) -> Option<f64> 
     credits.filter(|n| n.is_finite() && *n >= 0.0)
 }
 
-/// Reads a credits response body (its text): [`read_credits`] on its `credits` member
-/// (when a number) and its `success` member (when a boolean; any other `success` counts as
-/// absent). `None` for anything that is not a JSON object.
-///
-/// ```
-/// use session_keeper::core::credits::read_credits_body;
-/// assert_eq!(read_credits_body(r#"{"credits": 12}"#), Some(12.0));
-/// assert_eq!(read_credits_body(r#"{"success":true,"credits":3.5,"user_id":"u1"}"#), Some(3.5));
-/// assert_eq!(read_credits_body(r#"{"success":false,"credits":3}"#), None);
-/// assert_eq!(read_credits_body(r#"{"credits":"12"}"#), None);
-/// ```
-pub fn read_credits_body(text: &str) -> Option<f64> {
-    let body = Object::parse(text)?;
-    read_credits(
-        match body.get("credits") {
-            Some(Value::Number(n)) => Some(n),
-            _ => None,
-        },
-        match body.get("success") {
-            Some(Value::Bool(b)) => Some(b),
-            _ => None,
-        },
-    )
-}
-
 /// The credits URL for a read that must bypass the server's cache: `refresh=true` added to
 /// the query, before any fragment.
 ///
@@ -202,12 +177,14 @@ pub fn with_refresh(url: &str) -> String {
 /// so the session is refused.)
 ///
 /// ```
+/// use session_keeper::core::action::Body;
 /// use session_keeper::core::credits::{classify, Reading};
-/// assert_eq!(classify(200, Some(r#"{"credits":7}"#), None), Reading::Credits(7.0));
+/// let seven = Body { credits: Some(7.0), ..Body::default() };
+/// assert_eq!(classify(200, Some(&seven), None), Reading::Credits(7.0));
 /// assert!(matches!(classify(503, None, Some(2_000)), Reading::Transient { retry_after_ms: Some(2_000), .. }));
-/// assert!(matches!(classify(200, Some("oops"), None), Reading::Final(_)));
+/// assert!(matches!(classify(200, None, None), Reading::Final(_)));
 /// ```
-pub fn classify(status: u16, body: Option<&str>, retry_after_ms: Option<Millis>) -> Reading {
+pub fn classify(status: u16, body: Option<&Body>, retry_after_ms: Option<Millis>) -> Reading {
     if is_transient_status(status) {
         return Reading::Transient {
             error: Error::new(
@@ -229,7 +206,7 @@ pub fn classify(status: u16, body: Option<&str>, retry_after_ms: Option<Millis>)
             "the credits endpoint answered an unexpected status",
         ));
     }
-    match body.and_then(read_credits_body) {
+    match body.and_then(|b| read_credits(b.credits, b.success)) {
         Some(credits) => Reading::Credits(credits),
         None => Reading::Final(Error::new(
             ErrorCode::BadResponse,
@@ -405,36 +382,6 @@ mod tests {
         assert_eq!(read_credits(None, Some(true)), None);
         for bad in [f64::NAN, f64::INFINITY, -1.0] {
             assert_eq!(read_credits(Some(bad), None), None);
-        }
-    }
-
-    #[test]
-    fn credits_bodies_as_text() {
-        for (body, expected) in [
-            (r#"{"credits": 5}"#, Some(5.0)),
-            (r#"{"credits":0}"#, Some(0.0)),
-            (r#"{"credits":12.5,"user_id":"u"}"#, Some(12.5)),
-            (
-                r#"{"success":true,"credits":100,"user_id":"u1"}"#,
-                Some(100.0),
-            ),
-            (r#"{"success":"yes","credits":1}"#, Some(1.0)),
-            (r#"{"success":null,"credits":1}"#, Some(1.0)),
-            (r#"{"credits":1,"credits":2}"#, Some(2.0)),
-            (r#"{"success":false,"credits":1}"#, None),
-            (r#"{"success":true}"#, None),
-            (r#"{"credits":"5"}"#, None),
-            (r#"{"credits":null}"#, None),
-            (r#"{"credits":-1}"#, None),
-            (r#"{"credits":1e400}"#, None),
-            (r#"{"data":{"credits":5}}"#, None),
-            (r#"[{"credits":5}]"#, None),
-            ("5", None),
-            ("", None),
-            ("<html>502 Bad Gateway</html>", None),
-            (r#"{"credits":5"#, None),
-        ] {
-            assert_eq!(read_credits_body(body), expected, "{body:?}");
         }
     }
 

@@ -110,7 +110,7 @@ enum Outcome {
     Answered {
         send: SendId,
         status: u16,
-        body: Option<String>,
+        body: Option<super::action::Body>,
         retry_after: Option<Millis>,
     },
     /// No response: `transient` failures (network, timeout) are worth another try.
@@ -552,20 +552,19 @@ impl Core {
 
     // ----- what the outside world reports -----
 
-    /// The provider answered refresh `id`: a token, `None` for "no session", or why the
-    /// call failed (threw, rejected, answered something that is not a string).
+    /// The provider answered refresh `id`: a token with what the browser decoded of its
+    /// claims, `None` for "no session", or why the call failed (threw, rejected, answered
+    /// something that is not a string).
     pub fn provider_answered(
         &mut self,
         now: Millis,
         id: RefreshId,
-        answer: Result<Option<String>, Error>,
+        answer: Result<Option<Answer>, Error>,
     ) {
         let Some(call) = self.provider.take_if(|p| p.id == id) else {
             return;
         };
-        let outcome = self
-            .session
-            .refresh_finished(now, id, answer.map(|a| a.map(Answer::read)));
+        let outcome = self.session.refresh_finished(now, id, answer);
         self.announce(outcome, call.reason);
         self.run(now);
     }
@@ -584,7 +583,7 @@ impl Core {
                 let healthy = matches!(
                     &reply,
                     Reply::Answered { status: 200..=299, body: Some(body), .. }
-                        if super::credits::read_credits_body(body)
+                        if super::credits::read_credits(body.credits, body.success)
                             .is_some_and(|n| credits_look_healthy(n, true))
                 );
                 self.probe_credits_done(now, run, healthy);
@@ -638,7 +637,7 @@ impl Core {
     }
 
     /// The provider pushed a token it refreshed on its own, or `None`: it signed out.
-    pub fn pushed(&mut self, now: Millis, token: Option<String>) {
+    pub fn pushed(&mut self, now: Millis, token: Option<Answer>) {
         if self.closed {
             return;
         }
@@ -647,7 +646,7 @@ impl Core {
                 self.info("the provider signed out");
                 self.forget(now);
             }
-            Some(token) => match self.session.pushed(now, Answer::read(token)) {
+            Some(token) => match self.session.pushed(now, token) {
                 Ok(outcome) => self.announce(outcome, Reason::Provider),
                 Err(error) => self.log(
                     Level::Warn,
@@ -1054,7 +1053,7 @@ impl Core {
                 return self.attempt_failed(now, id, Rejection::Send(send), error, false);
             }
         };
-        let refused = super::refusal::asks_for_refresh(status, body.as_deref().unwrap_or(""));
+        let refused = super::refusal::asks_for_refresh(status, body.as_ref());
         let (authorized, retried, replayable, generation) = (
             attempt.authorized,
             attempt.retried,
@@ -1396,7 +1395,7 @@ impl Core {
                 body,
                 retry_after,
                 ..
-            } => classify(status, body.as_deref(), retry_after),
+            } => classify(status, body.as_ref(), retry_after),
             Outcome::Failed {
                 error, transient, ..
             } => {

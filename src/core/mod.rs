@@ -12,7 +12,6 @@ pub mod backoff;
 pub mod credits;
 pub mod error;
 pub mod event;
-pub mod json;
 pub mod jwt;
 pub mod machine;
 pub mod policy;

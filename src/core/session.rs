@@ -116,10 +116,10 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// A token as the provider handed it over, with its claims read by [`super::jwt::claims`].
-    pub fn read(token: String) -> Answer {
+    /// A token as the provider handed it over, with what the browser decoded of its claims.
+    pub fn read(token: String, decoded: super::jwt::Decoded) -> Answer {
         Answer {
-            claims: super::jwt::claims(&token),
+            claims: super::jwt::claims(decoded),
             token,
         }
     }

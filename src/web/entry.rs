@@ -16,14 +16,15 @@ use wasm_bindgen::prelude::*;
 use crate::prelude::*;
 
 use super::PageLocal;
-use crate::core::action::{Action, Level, Read, Rejection, Reply, Target, Value};
+use crate::core::action::{Action, Body, Level, Read, Rejection, Reply, Target, Value};
 use crate::core::credits::{retry_after_ms, with_refresh};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{Event, Field};
+use crate::core::jwt::ClaimsError;
 use crate::core::machine::{Core, Settings};
 use crate::core::policy::Policy;
 use crate::core::recovery::parse_stamp;
-use crate::core::session::Token;
+use crate::core::session::{Answer, Token};
 use crate::core::stability::{DEFAULT_INTERVAL_MS, DEFAULT_MAX_WAIT_MS};
 use crate::core::Millis;
 
@@ -219,8 +220,8 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
             op::SIGN_OUT => core.sign_out(now, number(&a)),
             op::FREE => core.free(),
             op::PROVIDER => {
-                let answer = if let Some(token) = b.as_string() {
-                    Ok(Some(token))
+                let answer = if let Some(answer) = answer(&b) {
+                    Ok(Some(answer))
                 } else if b.is_null() || b.is_undefined() {
                     Ok(None)
                 } else if number(&b) == 1 {
@@ -241,7 +242,7 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
                     let parts: Array = b.unchecked_into();
                     Reply::Answered {
                         status: parts.get(0).as_f64().unwrap_or(0.0) as u16,
-                        body: parts.get(1).as_string(),
+                        body: body(&parts.get(1)),
                         retry_after: parts
                             .get(2)
                             .as_string()
@@ -272,7 +273,7 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
                 core.stamps_read(now, number(&a), [stored, memory]);
             }
             op::TIMEOUT => core.handle_timeout(now),
-            op::PUSHED => core.pushed(now, a.as_string()),
+            op::PUSHED => core.pushed(now, answer(&a)),
             op::SIGNED_OUT_ELSEWHERE => core.signed_out_elsewhere(now),
             op::WOKE => core.woke(
                 now,
@@ -323,6 +324,39 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
 enum Item {
     Event(Event),
     Action(Action),
+}
+
+/// A token as the browser layer hands it over: `[token, decoded, exp, iat]`, where
+/// `decoded` is 0 (`exp`/`iat` are numbers or null), or why the claims could not be read
+/// (1 not a JWT, 2 not base64url, 3 not a JSON object with numeric claims).
+fn answer(value: &JsValue) -> Option<Answer> {
+    if !Array::is_array(value) {
+        return None;
+    }
+    let parts: Array = value.clone().unchecked_into();
+    let token = parts.get(0).as_string()?;
+    let decoded = match parts.get(1).as_f64() {
+        Some(0.0) => Ok((parts.get(2).as_f64(), parts.get(3).as_f64())),
+        Some(1.0) => Err(ClaimsError::NotAJwt),
+        Some(2.0) => Err(ClaimsError::BadEncoding),
+        _ => Err(ClaimsError::BadJson),
+    };
+    Some(Answer::read(token, decoded))
+}
+
+/// What the browser read of a JSON body: `[requires_refresh, detail.requires_refresh,
+/// credits, success]`, or `null` for a body that is not a JSON object.
+fn body(value: &JsValue) -> Option<Body> {
+    if !Array::is_array(value) {
+        return None;
+    }
+    let parts: Array = value.clone().unchecked_into();
+    Some(Body {
+        requires_refresh: parts.get(0).as_bool() == Some(true),
+        detail_requires_refresh: parts.get(1).as_bool() == Some(true),
+        credits: parts.get(2).as_f64(),
+        success: parts.get(3).as_bool(),
+    })
 }
 
 fn parse_date(text: &str) -> Option<Millis> {

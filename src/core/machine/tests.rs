@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::core::action::Body;
 use crate::core::credits::CreditsPolicy;
 
 const T0: Millis = 1_700_000_000_000;
@@ -104,6 +105,19 @@ impl Sim {
         }
     }
 
+    /// A token as the browser layer hands it over: with its claims decoded (the JWT payload
+    /// of these test tokens is plain JSON, so decoding is just reading the numbers back).
+    fn decoded(&self, token: &str) -> Answer {
+        let payload = token.split('.').nth(1).unwrap_or_default();
+        let json = base64url_decode(payload);
+        let number = |name: &str| {
+            let key = format!("\"{name}\":");
+            let at = json.find(&key)? + key.len();
+            json[at..].split([',', '}']).next()?.parse::<f64>().ok()
+        };
+        Answer::read(token.to_owned(), Ok((number("exp"), number("iat"))))
+    }
+
     fn mint(&mut self) -> String {
         self.minted += 1;
         let (iat, exp) = (self.now / 1000, (self.now + self.lifetime) / 1000);
@@ -147,6 +161,7 @@ impl Sim {
                         }))
                     }
                 };
+                let answer = answer.map(|t| t.map(|t| self.decoded(&t)));
                 self.core.provider_answered(self.now, id, answer);
             }
             Action::Send {
@@ -271,11 +286,39 @@ impl Sim {
 }
 
 fn answered(status: u16, body: &str) -> Reply {
+    // What the browser layer would read of these few bodies.
+    let number = |name: &str| {
+        let key = format!("\"{name}\":");
+        let at = body.find(&key)? + key.len();
+        body[at..].split([',', '}']).next()?.parse::<f64>().ok()
+    };
+    let body = body.starts_with('{').then(|| Body {
+        requires_refresh: body.contains(r#""requires_refresh":true"#),
+        detail_requires_refresh: false,
+        credits: number("credits"),
+        success: None,
+    });
     Reply::Answered {
         status,
-        body: Some(body.to_owned()),
+        body,
         retry_after: None,
     }
+}
+
+fn base64url_decode(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let values: Vec<u32> = text
+        .bytes()
+        .filter_map(|b| ALPHABET.iter().position(|a| *a == b).map(|v| v as u32))
+        .collect();
+    let mut out = Vec::new();
+    for chunk in values.chunks(4) {
+        let n = chunk.iter().fold(0u32, |n, v| n << 6 | v) << (6 * (4 - chunk.len()));
+        for i in 0..chunk.len().saturating_sub(1) {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn base64url(bytes: &[u8]) -> String {
@@ -495,6 +538,7 @@ fn sign_out_halts_until_a_real_sign_in_and_tells_the_other_tabs() {
     sim.advance(600_000);
     assert_eq!(sim.provider_calls.len(), 1, "nothing asks the provider");
     let token = sim.mint();
+    let token = sim.decoded(&token);
     sim.core.pushed(sim.now, Some(token));
     sim.pump();
     let call = sim.fetch();
@@ -782,6 +826,7 @@ fn a_pushed_sign_in_resumes_a_started_schedule() {
     let call = sim.fetch();
     assert_eq!(sim.error(call), Some(ErrorCode::Unauthenticated));
     let token = sim.mint();
+    let token = sim.decoded(&token);
     sim.core.pushed(sim.now, Some(token));
     sim.pump();
     assert!(sim.core.is_authenticated(sim.now));
@@ -806,9 +851,11 @@ fn a_push_that_lands_before_the_providers_own_answer_leaves_the_schedule_running
     sim.core.start(sim.now);
     sim.pump();
     let token = sim.mint();
-    sim.core.pushed(sim.now, Some(token.clone()));
+    let pushed = sim.decoded(&token);
+    sim.core.pushed(sim.now, Some(pushed));
     sim.pump();
     let id = sim.last_refresh.unwrap();
+    let token = sim.decoded(&token);
     sim.core.provider_answered(sim.now, id, Ok(Some(token)));
     sim.pump();
     sim.mode = Mode::Ok;
@@ -820,6 +867,7 @@ fn a_push_that_lands_before_the_providers_own_answer_leaves_the_schedule_running
     sim.advance(300);
     let asked = sim.provider_calls.len();
     let token = sim.mint();
+    let token = sim.decoded(&token);
     sim.core.pushed(sim.now, Some(token));
     sim.pump();
     sim.advance(250);
