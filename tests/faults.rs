@@ -42,7 +42,7 @@ async fn every_call_settles_without(global: &str) -> Failures {
     let rig = Rig::new(
         60_000.0,
         &[
-            ("credits", fast_credits(2.0)),
+            ("credits", credit_retries(2.0)),
             ("recoveryCooldownMs", ms(1.0)),
             ("checkSession", JsValue::TRUE),
         ],
@@ -598,7 +598,7 @@ async fn m_every_provider_answer_ends_in_a_status_or_a_typed_error() {
 
 #[wasm_bindgen_test]
 async fn m_network_faults_are_typed_and_bounded() {
-    let (rig, mut failures) = signed_in(&[("credits", fast_credits(2.0))]).await;
+    let (rig, mut failures) = signed_in(&[("credits", credit_retries(2.0))]).await;
 
     // Offline: fetch rejects with a TypeError.
     rig.backend.set_failures(1);
@@ -829,7 +829,7 @@ async fn m_broken_storage_degrades_to_memory_and_everything_settles() {
                 ),
                 ("checkSession", JsValue::TRUE),
                 ("recoveryCooldownMs", ms(1.0)),
-                ("credits", fast_credits(1.0)),
+                ("credits", credit_retries(1.0)),
             ],
         );
         let undo_storage = (scenario != "garbage").then(|| hostile(scenario));
@@ -903,7 +903,7 @@ async fn m_listeners_that_call_back_into_the_manager() {
             60_000.0,
             &[
                 ("recoveryCooldownMs", ms(1.0)),
-                ("credits", fast_credits(1.0)),
+                ("credits", credit_retries(1.0)),
                 ("tokenTimeoutMs", ms(500.0)),
                 ("requestTimeoutMs", ms(1_000.0)),
             ],

@@ -81,7 +81,7 @@ async fn m_hostile_globals_leave_the_standard_sequence_working() {
             &[
                 ("checkSession", JsValue::TRUE),
                 ("recoveryCooldownMs", ms(1.0)),
-                ("credits", fast_credits(1.0)),
+                ("credits", credit_retries(1.0)),
             ],
         );
         let rig = match rig {

@@ -15,119 +15,136 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 async fn scheduled_refresh_runs_every_interval_until_stopped() {
-    let rig = Rig::new(60_000.0, &[("refreshIntervalMs", ms(100.0))]);
+    // 60 s Clerk tokens, 10 s margin (exp - margin is 50 s out), a 20 s interval: the
+    // interval comes first, and the provider answers from its cache.
+    let rig = Rig::new(60_000.0, &[("refreshIntervalMs", ms(20_000.0))]);
     rig.manager.start().unwrap();
-    sleep(30).await;
+    rig.advance(0.0).await;
     assert!(
         rig.manager.is_authenticated(),
         "start() fetches the first token"
     );
-    assert!(
-        rig.provider.reasons().starts_with("plain:initial"),
-        "{}",
-        rig.provider.reasons()
-    );
-    sleep(350).await;
-    let scheduled = rig.provider.reasons().matches("scheduled").count();
-    assert!(
-        (2..=5).contains(&scheduled),
-        "expected ~3 scheduled refreshes, got {}",
-        rig.provider.reasons()
-    );
-    rig.manager.stop();
-    let calls = rig.provider.plain() + rig.provider.forced();
-    sleep(300).await;
+    assert_eq!(rig.provider.reasons(), "plain:initial");
+    let scheduled = || rig.provider.reasons().matches("scheduled").count();
+    rig.advance(19_999.0).await;
+    assert_eq!(scheduled(), 0, "not before the interval");
+    rig.advance(1.0).await;
+    assert_eq!(scheduled(), 1, "at 20 s: {}", rig.provider.reasons());
+    rig.advance(20_000.0).await;
     assert_eq!(
-        rig.provider.plain() + rig.provider.forced(),
-        calls,
-        "stop() cancels the timer"
+        rig.provider.reasons(),
+        "plain:initial,plain:scheduled,plain:scheduled",
+        "at 40 s"
     );
+    assert_eq!(rig.clock().pending(), 1, "one timer, for the next refresh");
+    rig.manager.stop();
+    assert_eq!(rig.clock().pending(), 0, "stop() cancels the timer");
+    rig.advance(600_000.0).await;
+    assert_eq!(rig.calls(), 3, "nothing runs after stop()");
 }
 
 #[wasm_bindgen_test]
 async fn refresh_comes_early_when_exp_demands_it() {
-    // A 1.6 s token with a 200 ms margin must be refreshed around 1.4 s, long before the
-    // 60 s interval. (Tokens are real-time here; the core's tests cover 60 s tokens on a
-    // virtual clock. A token must leave at least the 1 s minimum refresh gap outside the
-    // margin, or refreshes back off instead.)
+    // A 60 s token with a 10 s margin must be refreshed at exactly 50 s, long before a
+    // 5 min interval.
     let rig = Rig::new(
-        1_600.0,
+        60_000.0,
         &[
-            ("refreshIntervalMs", ms(60_000.0)),
-            ("expiryMarginMs", ms(200.0)),
+            ("refreshIntervalMs", ms(300_000.0)),
+            ("expiryMarginMs", ms(10_000.0)),
         ],
     );
+    let t0 = rig.now();
     rig.manager.start().unwrap();
-    sleep(50).await;
+    rig.advance(0.0).await;
     let first = rig.provider.token().unwrap();
-    let expires = rig.manager.token_expires_at().as_f64().unwrap();
-    assert!(
-        (expires - js_sys::Date::now() - 1_550.0).abs() < 100.0,
+    assert_eq!(
+        rig.manager.token_expires_at().as_f64(),
+        Some(t0 + 60_000.0),
         "tokenExpiresAt follows exp"
     );
-    sleep(1_500).await;
+    assert_eq!(rig.clock().next_due(), Some(t0 + 50_000.0), "due at exp - margin");
+    rig.advance(49_999.0).await;
+    assert_eq!(rig.provider.token().unwrap(), first, "not before exp - margin");
+    assert_eq!(rig.events.count("tokenRefreshed"), 1);
+    rig.advance(1.0).await;
     assert_ne!(rig.provider.token().unwrap(), first, "refreshed before exp");
-    assert!(rig.events.count("tokenRefreshed") >= 2);
+    assert_eq!(rig.events.count("tokenRefreshed"), 2);
     assert!(rig.manager.is_authenticated());
-    // The early refresh escalated to forced because the cached token was inside the margin.
-    assert!(
-        rig.provider.reasons().contains("forced:scheduled"),
-        "{}",
-        rig.provider.reasons()
+    // The provider's cache still held the first token (10 s left, inside the margin), so
+    // the scheduled refresh escalated to a forced one.
+    assert_eq!(
+        rig.provider.reasons(),
+        "plain:initial,plain:scheduled,forced:scheduled"
+    );
+    assert_eq!(
+        rig.manager.token_expires_at().as_f64(),
+        Some(t0 + 110_000.0)
     );
     rig.manager.stop();
 }
 
 #[wasm_bindgen_test]
 async fn a_token_inside_the_margin_is_refreshed_before_it_is_sent() {
-    let rig = Rig::new(2_000.0, &[("expiryMarginMs", ms(800.0))]);
+    let rig = Rig::new(60_000.0, &[("expiryMarginMs", ms(10_000.0))]);
     rig.get("/api/first").await.unwrap();
     let first = rig.provider.token().unwrap();
-    sleep(1_300).await; // 700 ms left: inside the 800 ms margin, not yet expired
+    // 1 ms outside the margin: still sent as it is.
+    rig.advance(49_999.0).await;
     assert_eq!(rig.get("/api/second").await.unwrap(), 200);
-    let second = rig.provider.token().unwrap();
-    assert_ne!(first, second);
+    assert_eq!(rig.provider.token().unwrap(), first);
+    assert_eq!(rig.calls(), 1);
+    // 10 s left: inside the margin, not yet expired.
+    rig.advance(1.0).await;
+    assert_eq!(rig.get("/api/third").await.unwrap(), 200);
+    let third = rig.provider.token().unwrap();
+    assert_ne!(first, third);
     assert_eq!(
         rig.backend.count(),
-        2,
+        3,
         "no request went out with the old token and got a 401"
     );
-    assert_eq!(rig.backend.auth(-1), Some(["Bearer ", &second].concat()));
+    assert_eq!(rig.backend.auth(-1), Some(["Bearer ", &third].concat()));
 }
 
 #[wasm_bindgen_test]
 async fn waking_up_after_a_throttled_sleep_refreshes_at_once() {
-    // The timer is set far out (as a throttled hidden tab would leave it); the wake-up
-    // events must catch the expiry anyway.
+    // A hidden tab's timers are throttled: time passes (`skip`) while our timer does not
+    // fire. The wake-up events must catch the expiry anyway, before any timer runs.
     let rig = Rig::new(
-        1_200.0,
+        60_000.0,
         &[
-            ("refreshIntervalMs", ms(60_000.0)),
-            ("expiryMarginMs", ms(100.0)),
+            ("refreshIntervalMs", ms(300_000.0)),
+            ("expiryMarginMs", ms(10_000.0)),
         ],
     );
     rig.manager.start().unwrap();
-    sleep(30).await;
+    rig.advance(0.0).await;
+    let fired = rig.clock().fired();
     for (event, expected) in [("visibilitychange", 2), ("pageshow", 3), ("online", 4)] {
-        let before = rig.events.count("tokenRefreshed");
-        sleep(1_200).await; // past exp − margin; our own timer may or may not have fired
+        rig.clock().skip(55_000.0); // past exp - margin, before exp
         wake(event);
-        sleep(30).await;
-        assert!(
-            rig.events.count("tokenRefreshed") > before,
-            "{event} did not trigger a refresh"
+        rig.clock().flush().await;
+        assert_eq!(
+            rig.events.count("tokenRefreshed"),
+            expected,
+            "{event} refreshes once"
         );
-        assert!(rig.events.count("tokenRefreshed") >= expected);
         assert!(rig.manager.is_authenticated(), "{event}");
+        assert_eq!(
+            rig.clock().next_due(),
+            Some(rig.now() + 50_000.0),
+            "{event}: the timer moved to the new token's exp - margin"
+        );
     }
+    assert_eq!(rig.clock().fired(), fired, "no timer fired: the events did it");
     rig.manager.stop();
-    let count = rig.events.count("tokenRefreshed");
-    sleep(400).await;
+    rig.clock().skip(55_000.0);
     wake("online");
-    sleep(30).await;
+    rig.clock().flush().await;
     assert_eq!(
         rig.events.count("tokenRefreshed"),
-        count,
+        4,
         "stop() removed the lifecycle listeners"
     );
 }
@@ -186,13 +203,14 @@ async fn throwing_storage_degrades_to_memory() {
 #[wasm_bindgen_test]
 async fn sign_out_tells_other_tabs() {
     let a = Rig::new(60_000.0, &[]);
-    let b = Rig::new(60_000.0, &[]);
+    let b = a.beside(60_000.0, &[]);
     a.get("/api/a").await.unwrap();
     b.get("/api/b").await.unwrap();
     b.manager.start().unwrap();
     assert!(b.manager.is_authenticated());
     settle(a.manager.sign_out()).await.unwrap();
-    sleep(50).await;
+    // Real time: the message crosses a BroadcastChannel, which the browser delivers.
+    real_wait_until(|| !b.manager.is_authenticated(), 2_000).await;
     assert!(
         !b.manager.is_authenticated(),
         "the other tab forgot its token"
@@ -208,13 +226,10 @@ async fn sign_out_tells_other_tabs() {
         0,
         "the tab that signed out is not told it expired"
     );
-    let calls = b.provider.plain() + b.provider.forced();
-    sleep(100).await;
-    assert_eq!(
-        b.provider.plain() + b.provider.forced(),
-        calls,
-        "the other tab stopped refreshing"
-    );
+    let calls = b.calls();
+    b.advance(600_000.0).await;
+    assert_eq!(b.calls(), calls, "the other tab stopped refreshing");
+    assert_eq!(b.clock().pending(), 0, "no timer left in either tab");
 }
 
 #[wasm_bindgen_test]
@@ -224,11 +239,13 @@ async fn sign_out_during_a_refresh_discards_its_token() {
     let pending = rig
         .manager
         .fetch_with_auth("/api/me".into(), JsValue::UNDEFINED);
-    sleep(20).await;
-    settle(rig.manager.sign_out()).await.unwrap();
-    let err = settle(pending).await.unwrap_err();
+    rig.advance(20.0).await; // the provider is still answering
+    assert_eq!(rig.calls(), 1);
+    rig.prompt(rig.manager.sign_out()).await.unwrap();
+    let err = rig.prompt(pending).await.unwrap_err();
     assert_session_error(&err, "unauthenticated");
-    sleep(120).await;
+    rig.advance(80.0).await; // the provider's answer lands
+    assert_eq!(rig.clock().pending(), 0, "the provider has answered");
     assert!(
         !rig.manager.is_authenticated(),
         "a late provider answer must not sign back in"
@@ -240,16 +257,24 @@ async fn sign_out_during_a_refresh_discards_its_token() {
 async fn concurrent_first_requests_share_one_provider_call() {
     let rig = Rig::new(60_000.0, &[]);
     rig.provider.set_delay_ms(30.0);
-    let promises: Vec<_> = (0..20)
+    let t0 = rig.now();
+    let promises: Array = (0..20)
         .map(|_| {
             rig.manager
                 .fetch_with_auth("/api/x".into(), JsValue::UNDEFINED)
         })
         .collect();
-    for p in promises {
-        assert_eq!(status(&settle(p).await.unwrap()), 200);
+    let all = rig
+        .within(js_sys::Promise::all(&promises), 30)
+        .await
+        .expect("settled once the provider answered")
+        .unwrap();
+    assert_eq!(rig.now(), t0 + 30.0, "all 20 settled when the one answer came");
+    for response in Array::from(&all).iter() {
+        assert_eq!(status(&response), 200);
     }
-    assert_eq!(rig.provider.plain() + rig.provider.forced(), 1);
+    assert_eq!(rig.calls(), 1);
+    assert_eq!(rig.backend.count(), 20);
 }
 
 #[wasm_bindgen_test]
@@ -258,7 +283,12 @@ async fn refresh_token_is_forced_and_single_flight() {
     rig.provider.set_delay_ms(20.0);
     let a = rig.manager.refresh_token();
     let b = rig.manager.refresh_token();
-    let (a, b) = (settle(a).await.unwrap(), settle(b).await.unwrap());
+    let both = rig
+        .within(js_sys::Promise::all(&Array::of2(&a, &b)), 20)
+        .await
+        .expect("settled once the provider answered")
+        .unwrap();
+    let (a, b) = (Array::from(&both).get(0), Array::from(&both).get(1));
     assert_eq!(a, b);
     assert_eq!(a.as_string(), rig.provider.token());
     assert_eq!(rig.provider.forced(), 1);
@@ -409,31 +439,39 @@ async fn no_token_reaches_logs_errors_or_events() {
     let keys = Array::of1(&"authToken".into());
     let rig = Rig::new(
         60_000.0,
-        &[("storageKeys", keys.into()), ("tokenTimeoutMs", ms(50.0))],
+        &[("storageKeys", keys.into()), ("tokenTimeoutMs", ms(10_000.0))],
     );
     rig.manager.start().unwrap();
     rig.get("/api/a").await.unwrap();
     rig.backend.revoke(&rig.provider.token().unwrap());
     rig.get("/api/b").await.unwrap();
-    settle(rig.manager.refresh_token()).await.unwrap();
-    let mut errors = vec![];
+    rig.prompt(rig.manager.refresh_token()).await.unwrap();
+    let mut codes = vec![];
     for mode in ["throw", "reject", "hang", "number", "null"] {
         rig.provider.set_mode(mode);
-        let _ = settle(rig.manager.refresh_token())
-            .await
-            .map_err(|e| errors.push(e));
+        // A hanging provider costs exactly tokenTimeoutMs; the others answer at once.
+        let t0 = rig.now();
+        let outcome = rig.within(rig.manager.refresh_token(), 10_000).await;
+        let took = rig.now() - t0;
+        let error = match outcome {
+            Ok(Err(e)) => e,
+            other => panic!("{mode}: {}", describe(&other)),
+        };
+        assert!(!error_text(&error).contains(LEAK_MARK), "{}", error_text(&error));
+        codes.push(format!("{mode}:{}:{took}", error_code(&error).unwrap_or_default()));
     }
+    assert_eq!(
+        codes.join(","),
+        "throw:refresh_failed:0,reject:refresh_failed:0,hang:timeout:10000,\
+         number:refresh_failed:0,null:unauthenticated:0"
+    );
     rig.provider.set_mode("ok");
     rig.backend.set_mode("reject");
-    let _ = rig.get("/api/c").await;
+    let _ = rig.within(rig.manager.fetch_with_auth("/api/c".into(), JsValue::UNDEFINED), SOON).await;
     let undo = break_storage();
-    let _ = settle(rig.manager.refresh_token()).await;
+    let _ = rig.within(rig.manager.refresh_token(), SOON).await;
     undo.call0(&JsValue::UNDEFINED).unwrap();
-    settle(rig.manager.sign_out()).await.unwrap();
-    assert!(errors.len() >= 5);
-    for e in &errors {
-        assert!(!error_text(e).contains(LEAK_MARK), "{}", error_text(e));
-    }
+    rig.prompt(rig.manager.sign_out()).await.unwrap();
     assert!(logged_lines() > 5, "the library logged at debug level");
     rig.assert_no_leaks();
 }

@@ -5,14 +5,163 @@ export const LEAK_MARK = 'LEAKMARK';
 const enc = (obj) => btoa(JSON.stringify(obj)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 let minted = 0;
 
+// ----- the virtual clock -----
+
+// The page's own timer and a macrotask tick, taken before any test replaces a global.
+const realSetTimeout = globalThis.setTimeout.bind(globalThis);
+const tickChannel = new MessageChannel();
+const tickWaiters = [];
+tickChannel.port1.onmessage = () => tickWaiters.shift()?.();
+/** One real macrotask turn (a MessageChannel message: no 4 ms clamp, unlike setTimeout). */
+function macrotask() {
+  return new Promise((resolve) => {
+    tickWaiters.push(resolve);
+    tickChannel.port2.postMessage(0);
+  });
+}
+// Real asynchronous work of the doubles (request body reads) in progress, and a counter
+// that moves whenever a double or the clock does something: a flush waits until both are
+// still for a few turns.
+let busy = 0;
+let activity = 0;
+const touch = () => { activity += 1; };
+/**
+ * Quiet turns a flush waits for, and the most turns it spends. Reading a cloned response
+ * body (as the library does) takes 3 turns in Chrome; a request body read is tracked in
+ * `busy` instead.
+ */
+const QUIET_TURNS = 10;
+const MAX_TURNS = 2000;
+
+/**
+ * A clock for `config.clock`: `now()` starts at the real `Date.now()` and moves only when a
+ * test says so; `setTimeout`/`clearTimeout` arm virtual timers. `advance(ms)` fires the
+ * timers that fall due, in due order (then in the order they were armed), setting `now` to
+ * each one's due time first, and lets the page's promises, fetch bodies and events run
+ * between them (real macrotask turns: no policy waits on them).
+ */
+export class VirtualClock {
+  constructor(start) {
+    this.t = start ?? Date.now();
+    this.timers = new Map(); // id → { due, seq, fn }
+    this.nextId = 0;
+    this.seq = 0;
+    this.fired = 0;
+    this.now = () => this.t;
+    this.setTimeout = (fn, ms) => {
+      const delay = Number.isFinite(ms) && ms > 0 ? Math.floor(ms) : 0;
+      const id = ++this.nextId;
+      this.timers.set(id, { due: this.t + delay, seq: ++this.seq, fn });
+      touch();
+      return id;
+    };
+    this.clearTimeout = (id) => {
+      if (this.timers.delete(id)) touch();
+    };
+  }
+  /** Armed timers. */
+  pending() { return this.timers.size; }
+  /** The due time of the earliest armed timer, or null. */
+  nextDue() { return this.next()?.due ?? null; }
+  next() {
+    let best = null;
+    let bestId = null;
+    for (const [id, timer] of this.timers) {
+      if (!best || timer.due < best.due || (timer.due === best.due && timer.seq < best.seq)) {
+        best = timer;
+        bestId = id;
+      }
+    }
+    return best ? { id: bestId, ...best } : null;
+  }
+  /** Fires the earliest timer if it is due by `limit`; false when there is none. */
+  fireNext(limit) {
+    const next = this.next();
+    if (!next || next.due > limit) return false;
+    this.timers.delete(next.id);
+    if (next.due > this.t) this.t = next.due;
+    this.fired += 1;
+    touch();
+    try {
+      next.fn();
+    } catch (error) {
+      // A timer callback that throws is the page's bug, reported like the browser does.
+      queueMicrotask(() => { throw error; });
+    }
+    return true;
+  }
+  /**
+   * Lets everything that is not waiting on time run: promise chains, fetch bodies, events.
+   * Real macrotask turns until the doubles and the clock have been still for a few turns.
+   * `done()` ends it early (the promise a test waits for has settled).
+   */
+  async flush(done) {
+    let quiet = 0;
+    let seen = activity;
+    for (let turn = 0; turn < MAX_TURNS; turn++) {
+      await macrotask();
+      if (done?.()) return;
+      if (busy === 0 && activity === seen) {
+        quiet += 1;
+        if (quiet >= QUIET_TURNS) return;
+      } else {
+        quiet = 0;
+        seen = activity;
+      }
+    }
+  }
+  /** Moves time forward by `ms`, firing due timers in order (see the class). */
+  async advance(ms) {
+    const target = this.t + Math.max(0, ms);
+    await this.flush();
+    while (this.fireNext(target)) await this.flush();
+    this.t = target;
+    await this.flush();
+  }
+  /** `advance` to the virtual time `at` (ms since the epoch). */
+  async advanceTo(at) { return this.advance(at - this.t); }
+  /**
+   * Moves `now` forward by `ms` without firing anything (a laptop asleep: timers are
+   * suspended and fire late, when asked to by `advance`).
+   */
+  skip(ms) {
+    this.t += Math.max(0, ms);
+    touch();
+  }
+  /**
+   * What `promise` did within `ms` of virtual time: `{ state, value | reason, at }` as
+   * `settleWithin`, `at` the virtual time it settled. Fires the timers due meanwhile, one
+   * by one, and stops as soon as it settles (so `now` is then the settling time); when it
+   * has not settled by the bound, `now` is the bound.
+   */
+  async within(promise, ms) {
+    const limit = this.t + Math.max(0, ms);
+    let report = null;
+    Promise.resolve(promise).then(
+      (value) => { report = { state: 'fulfilled', value, at: this.t }; },
+      (reason) => { report = { state: 'rejected', reason, at: this.t }; },
+    );
+    const done = () => report !== null;
+    await this.flush(done);
+    while (!report && this.fireNext(limit)) await this.flush(done);
+    if (report) return report;
+    this.t = limit;
+    await this.flush(done);
+    return report ?? { state: 'pending', at: this.t };
+  }
+}
+
+/** A new virtual clock starting at the real present. */
+export function virtualClock() { return new VirtualClock(); }
+
 /**
  * A JWT-shaped token living `lifetimeMs` (fractional exp keeps ms precision). `iatShiftMs`
  * and `expShiftMs` move the claims off the page clock (an issuer clock that is skewed).
  * `wholeSeconds` issues whole-second claims (iat = the current second, exp = iat + lifetime),
- * so `exp - iat` is exactly `lifetimeMs` when that is a multiple of 1000.
+ * so `exp - iat` is exactly `lifetimeMs` when that is a multiple of 1000. `now` is the
+ * issuer's present (a rig's virtual clock), the page's by default.
  */
-export function jwt(lifetimeMs, iatShiftMs = 0, expShiftMs = 0, wholeSeconds = false) {
-  const now = Date.now();
+export function jwt(lifetimeMs, iatShiftMs = 0, expShiftMs = 0, wholeSeconds = false, now = Date.now()) {
   minted += 1;
   const payload = wholeSeconds
     ? { sub: 'user-1', iat: Math.floor((now + iatShiftMs) / 1000), exp: Math.floor((now + iatShiftMs) / 1000) + lifetimeMs / 1000 }
@@ -37,7 +186,13 @@ export class Provider {
     this.skewMs = 0;
     // Mint whole-second claims (exp - iat exactly the lifetime).
     this.wholeSeconds = false;
+    // A VirtualClock: tokens are then minted, cached and delayed on virtual time.
+    this.clock = null;
   }
+  /** The issuer's present: the virtual clock's when there is one. */
+  now() { return this.clock ? this.clock.now() : Date.now(); }
+  /** A token of this provider's lifetime, minted now (on its clock). */
+  jwt() { return jwt(this.lifetimeMs, this.skewMs, this.skewMs, this.wholeSeconds, this.now()); }
   /** `checkSession()`: modes true/false/hang/throw/reject. */
   session() {
     this.sessionChecks += 1;
@@ -50,6 +205,7 @@ export class Provider {
     }
   }
   answer(ctx) {
+    touch();
     this.calls.push({ force: ctx.forceRefresh === true, reason: ctx.reason });
     switch (this.mode) {
       case 'null': return null;
@@ -58,18 +214,21 @@ export class Provider {
       case 'hang': return new Promise(() => {});
       case 'number': return 42;
       case 'empty': return '';
-      case 'newline': return `${jwt(this.lifetimeMs)}\nX-Injected: 1`;
-      case 'object': return { token: jwt(this.lifetimeMs) };
+      case 'newline': return `${this.jwt()}\nX-Injected: 1`;
+      case 'object': return { token: this.jwt() };
       case 'thenable': return { then() { throw new Error('thenable exploded'); } };
-      case 'same': this.token ??= jwt(this.lifetimeMs); return this.token;
+      case 'same': this.token ??= this.jwt(); return this.token;
     }
-    if (ctx.forceRefresh || !this.token || Date.now() >= this.expiresAt) this.mint();
+    if (ctx.forceRefresh || !this.token || this.now() >= this.expiresAt) this.mint();
     const token = this.token;
-    return this.delayMs ? new Promise((r) => setTimeout(() => r(token), this.delayMs)) : Promise.resolve(token);
+    if (!this.delayMs) return Promise.resolve(token);
+    // The delay is the provider's latency: virtual on a virtual clock.
+    const timers = this.clock ?? { setTimeout: realSetTimeout };
+    return new Promise((r) => timers.setTimeout(() => { touch(); r(token); }, this.delayMs));
   }
   mint() {
-    this.token = jwt(this.lifetimeMs, this.skewMs, this.skewMs, this.wholeSeconds);
-    this.expiresAt = Date.now() + this.lifetimeMs;
+    this.token = this.jwt();
+    this.expiresAt = this.now() + this.lifetimeMs;
     return this.token;
   }
   forced() { return this.calls.filter((c) => c.force).length; }
@@ -96,10 +255,25 @@ export class Backend {
     this.failures = 0;
     this.offlineOnFailure = false;
     this.verifyRefusals = 0;
+    // A VirtualClock for the request times (`gap`); the provider's by default.
+    this.clock = null;
     this.fetch = (input, init) => this.handle(input instanceof Request && init === undefined ? input : new Request(input, init));
   }
+  /** Request times: virtual milliseconds on a virtual clock, else the page's. */
+  now() {
+    const clock = this.clock ?? this.provider.clock;
+    return clock ? clock.now() : performance.now();
+  }
   async handle(req) {
-    const record = { url: req.url, method: req.method, auth: req.headers.get('authorization'), body: null, type: req.headers.get('content-type'), at: performance.now() };
+    touch();
+    try {
+      return await this.respond(req);
+    } finally {
+      touch();
+    }
+  }
+  async respond(req) {
+    const record = { url: req.url, method: req.method, auth: req.headers.get('authorization'), body: null, type: req.headers.get('content-type'), at: this.now() };
     this.requests.push(record);
     if (req.signal.aborted) throw req.signal.reason;
     if (this.failures > 0) {
@@ -107,7 +281,15 @@ export class Backend {
       if (this.offlineOnFailure) setOnline(false);
       throw new TypeError('Failed to fetch');
     }
-    record.body = req.method === 'GET' || req.method === 'HEAD' ? null : await req.text();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      busy += 1;
+      try {
+        record.body = await req.text();
+      } finally {
+        busy -= 1;
+        touch();
+      }
+    }
     if (this.held.length) await new Promise((resolve, reject) => {
       const release = this.held.shift();
       release.resolve = resolve;
@@ -197,7 +379,7 @@ export function streamInit() {
 /** Records events; `listener(name)` is what a page would pass to `on`. */
 export class Recorder {
   constructor() { this.seen = []; }
-  listener(name) { return (detail) => this.seen.push({ name, detail: JSON.stringify(detail) }); }
+  listener(name) { return (detail) => { touch(); this.seen.push({ name, detail: JSON.stringify(detail) }); }; }
   count(name) { return this.seen.filter((e) => e.name === name).length; }
   last(name) { return this.seen.filter((e) => e.name === name).at(-1)?.detail ?? null; }
   leaks() { return this.seen.filter((e) => e.detail.includes(LEAK_MARK)).length; }
@@ -302,7 +484,7 @@ export class FakeClerk {
       getToken(options) {
         clerk.tokenCalls.push(options === undefined ? 'cached' : JSON.stringify(options));
         const { provider } = clerk;
-        const fresh = provider.token && Date.now() < provider.expiresAt;
+        const fresh = provider.token && provider.now() < provider.expiresAt;
         return Promise.resolve(options?.skipCache || !fresh ? provider.mint() : provider.token);
       },
     };
@@ -704,3 +886,4 @@ export class ReentrantToken {
   }
   setManager(manager) { this.manager = manager; }
 }
+

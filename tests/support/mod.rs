@@ -39,10 +39,19 @@ extern "C" {
     /// Mint whole-second claims, so `exp - iat` is exactly the lifetime.
     #[wasm_bindgen(method, setter = wholeSeconds)]
     pub fn set_whole_seconds(this: &Provider, on: bool);
+    /// Mint, cache and delay on this virtual clock.
+    #[wasm_bindgen(method, setter = clock)]
+    pub fn set_clock(this: &Provider, clock: &VirtualClock);
+    /// The token's lifetime for the next mint.
+    #[wasm_bindgen(method, setter = lifetimeMs)]
+    pub fn set_lifetime_ms(this: &Provider, ms: f64);
 
     pub type Backend;
     #[wasm_bindgen(constructor)]
     pub fn new(provider: &Provider) -> Backend;
+    /// Request times on this virtual clock (the provider's by default).
+    #[wasm_bindgen(method, setter = clock)]
+    pub fn set_clock(this: &Backend, clock: &VirtualClock);
     #[wasm_bindgen(method, setter)]
     pub fn set_mode(this: &Backend, mode: &str);
     #[wasm_bindgen(method)]
@@ -139,6 +148,54 @@ extern "C" {
     pub fn error_text(e: &JsValue) -> String;
     pub fn status(r: &JsValue) -> i32;
     pub fn jwt(lifetime_ms: f64, iat_shift_ms: f64) -> String;
+
+    /// The virtual clock of `config.clock` (harness.js).
+    pub type VirtualClock;
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> VirtualClock;
+    /// Virtual milliseconds since the epoch.
+    #[wasm_bindgen(method)]
+    pub fn now(this: &VirtualClock) -> f64;
+    #[wasm_bindgen(method, js_name = advance)]
+    fn advance_js(this: &VirtualClock, ms: f64) -> Promise;
+    #[wasm_bindgen(method, js_name = within)]
+    fn within_js(this: &VirtualClock, promise: &Promise, ms: f64) -> Promise;
+    #[wasm_bindgen(method, js_name = flush)]
+    fn flush_js(this: &VirtualClock) -> Promise;
+    /// Moves `now` on by `ms` without firing a timer (a laptop asleep).
+    #[wasm_bindgen(method)]
+    pub fn skip(this: &VirtualClock, ms: f64);
+    /// Armed timers.
+    #[wasm_bindgen(method)]
+    pub fn pending(this: &VirtualClock) -> u32;
+    /// The due time of the earliest armed timer.
+    #[wasm_bindgen(method, js_name = nextDue)]
+    pub fn next_due(this: &VirtualClock) -> Option<f64>;
+    /// Timers fired so far.
+    #[wasm_bindgen(method, getter)]
+    pub fn fired(this: &VirtualClock) -> u32;
+}
+
+impl VirtualClock {
+    /// Moves time on by `ms`, firing the timers that fall due in order, and letting the
+    /// page's promises, bodies and events run between them.
+    pub async fn advance(&self, ms: f64) {
+        JsFuture::from(self.advance_js(ms)).await.unwrap();
+    }
+
+    /// What `promise` did within `ms` of virtual time (timers fire one by one meanwhile; it
+    /// stops as soon as the promise settles, so `now()` is then the settling time).
+    pub async fn within(&self, promise: Promise, ms: u32) -> Outcome {
+        let report = JsFuture::from(self.within_js(&promise, f64::from(ms)))
+            .await
+            .unwrap_or(JsValue::UNDEFINED);
+        outcome_of(&report)
+    }
+
+    /// Lets everything run that is not waiting on time.
+    pub async fn flush(&self) {
+        JsFuture::from(self.flush_js()).await.unwrap();
+    }
 }
 
 // ----- the fault suites (tests/faults.rs, tests/faults_trap.rs) -----
@@ -254,11 +311,15 @@ pub fn obj(fields: &[(&str, JsValue)]) -> JsValue {
 }
 
 /// The doubles and a manager wired to them, logging at debug level into the console tap.
+/// By default the manager, the provider and the backend run on one virtual clock
+/// (`config.clock`): time moves only through [`Rig::advance`] and the bounded waits.
 pub struct Rig {
     pub provider: Provider,
     pub backend: Backend,
     pub manager: SessionManager,
     pub events: Recorder,
+    /// `None` for a rig on the page's real clock ([`Rig::real`]).
+    pub clock: Option<VirtualClock>,
 }
 
 pub const ALL_EVENTS: [&str; 7] = [
@@ -271,26 +332,58 @@ pub const ALL_EVENTS: [&str; 7] = [
     "creditsUpdated",
 ];
 
+/// A bound for what needs no virtual time at all (no timer can fire while the clock stands
+/// still): real milliseconds, only so that a bug fails the test instead of hanging it.
+pub const PROMPT: u32 = 10_000;
+
 impl Rig {
+    /// A rig on a new virtual clock.
     pub fn new(lifetime_ms: f64, extra: &[(&str, JsValue)]) -> Rig {
         Rig::with(Provider::new(lifetime_ms), extra)
     }
 
-    /// A rig around a provider the test set up first.
+    /// A rig around a provider the test set up first, on a new virtual clock.
     pub fn with(provider: Provider, extra: &[(&str, JsValue)]) -> Rig {
-        Rig::try_with(provider, extra).expect("valid config")
+        Rig::try_with(provider, extra, Some(VirtualClock::new())).expect("valid config")
     }
 
     /// `Rig::new`, with the constructor's error returned instead of panicking.
     pub fn try_new(lifetime_ms: f64, extra: &[(&str, JsValue)]) -> Result<Rig, JsValue> {
-        Rig::try_with(Provider::new(lifetime_ms), extra)
+        Rig::try_with(Provider::new(lifetime_ms), extra, Some(VirtualClock::new()))
     }
 
-    fn try_with(provider: Provider, extra: &[(&str, JsValue)]) -> Result<Rig, JsValue> {
+    /// The opt-out: a rig on the page's real clock (`Date.now`, `setTimeout`), for tests of
+    /// the browser's own timers.
+    pub fn real(lifetime_ms: f64, extra: &[(&str, JsValue)]) -> Rig {
+        Rig::try_with(Provider::new(lifetime_ms), extra, None).expect("valid config")
+    }
+
+    /// Another tab of the same page: a second rig on this rig's clock.
+    pub fn beside(&self, lifetime_ms: f64, extra: &[(&str, JsValue)]) -> Rig {
+        let clock = self
+            .clock
+            .as_ref()
+            .map(|c| JsValue::from(c).unchecked_into::<VirtualClock>());
+        Rig::try_with(Provider::new(lifetime_ms), extra, clock).expect("valid config")
+    }
+
+    fn try_with(
+        provider: Provider,
+        extra: &[(&str, JsValue)],
+        clock: Option<VirtualClock>,
+    ) -> Result<Rig, JsValue> {
         tap_console();
         install_trap_detector();
         let backend = Backend::new(&provider);
-        let manager = SessionManager::new(config(&provider, &backend, &obj(extra)))?;
+        let extra = obj(extra);
+        if let Some(clock) = &clock {
+            provider.set_clock(clock);
+            // A test's own `clock` (a hostile one) wins.
+            if !Reflect::has(&extra, &"clock".into()).unwrap_or(false) {
+                Reflect::set(&extra, &"clock".into(), clock).unwrap();
+            }
+        }
+        let manager = SessionManager::new(config(&provider, &backend, &extra))?;
         let events = Recorder::new();
         for name in ALL_EVENTS {
             manager.on(name, events.listener(name)).unwrap();
@@ -300,7 +393,39 @@ impl Rig {
             backend,
             manager,
             events,
+            clock,
         })
+    }
+
+    /// The rig's virtual clock (panics on a [`Rig::real`] rig).
+    pub fn clock(&self) -> &VirtualClock {
+        self.clock
+            .as_ref()
+            .expect("a rig on the real clock has no virtual time")
+    }
+
+    /// Virtual now.
+    pub fn now(&self) -> f64 {
+        self.clock().now()
+    }
+
+    /// Moves virtual time on by `ms` (see [`VirtualClock::advance`]).
+    pub async fn advance(&self, ms: f64) {
+        self.clock().advance(ms).await;
+    }
+
+    /// What `promise` did within `ms`: virtual milliseconds on a virtual clock (the
+    /// timers due meanwhile fire), real ones on the real clock.
+    pub async fn within(&self, promise: Promise, ms: u32) -> Outcome {
+        match &self.clock {
+            Some(clock) => clock.within(promise, ms).await,
+            None => settle_within(promise, ms).await,
+        }
+    }
+
+    /// `promise`'s result, which must come without any virtual time passing.
+    pub async fn prompt(&self, promise: Promise) -> Result<JsValue, JsValue> {
+        prompt(promise).await
     }
 
     /// Provider calls so far, plain and forced.
@@ -308,9 +433,9 @@ impl Rig {
         self.provider.plain() + self.provider.forced()
     }
 
-    /// `fetchWithAuth(url, init)`, waited for at most `ms`.
+    /// `fetchWithAuth(url, init)`, waited for at most `ms` (virtual on a virtual clock).
     pub async fn fetch_within(&self, url: &str, init: &JsValue, ms: u32) -> Outcome {
-        settle_within(
+        self.within(
             self.manager
                 .fetch_with_auth(JsValue::from_str(url), init.clone()),
             ms,
@@ -331,16 +456,19 @@ impl Rig {
             backend: self.backend,
             manager: JsValue::from(self.manager),
             events: self.events,
+            clock: self.clock,
         }
     }
 
-    /// `fetchWithAuth(url)` resolved to its status, or the rejection.
+    /// `fetchWithAuth(url)` resolved to its status, or the rejection; it must settle
+    /// without virtual time passing.
     pub async fn get(&self, url: &str) -> Result<i32, JsValue> {
         self.fetch(url, &JsValue::UNDEFINED).await
     }
 
+    /// `fetchWithAuth(url, init)`, as [`Rig::get`].
     pub async fn fetch(&self, url: &str, init: &JsValue) -> Result<i32, JsValue> {
-        settle(
+        prompt(
             self.manager
                 .fetch_with_auth(JsValue::from_str(url), init.clone()),
         )
@@ -376,6 +504,7 @@ pub struct JsRig {
     pub backend: Backend,
     pub manager: JsValue,
     pub events: Recorder,
+    pub clock: Option<VirtualClock>,
 }
 
 /// What calling a method did: returned `Ok(value)` or threw `Err(error)` synchronously.
@@ -404,13 +533,30 @@ impl JsRig {
         }
     }
 
-    /// `manager[name](...args)` waited for at most `ms`; a synchronous throw counts as a
-    /// rejection.
+    /// `manager[name](...args)` waited for at most `ms` (virtual on a virtual clock); a
+    /// synchronous throw counts as a rejection.
     pub async fn call_within(&self, name: &str, args: &[JsValue], ms: u32) -> Outcome {
         match self.attempt(name, args) {
             Err(thrown) => Ok(Err(thrown)),
-            Ok(value) => settle_within(Promise::resolve(&value), ms).await,
+            Ok(value) => self.within(Promise::resolve(&value), ms).await,
         }
+    }
+
+    /// As [`Rig::within`].
+    pub async fn within(&self, promise: Promise, ms: u32) -> Outcome {
+        match &self.clock {
+            Some(clock) => clock.within(promise, ms).await,
+            None => settle_within(promise, ms).await,
+        }
+    }
+
+    /// As [`Rig::advance`].
+    pub async fn advance(&self, ms: f64) {
+        self.clock
+            .as_ref()
+            .expect("a rig on the real clock has no virtual time")
+            .advance(ms)
+            .await;
     }
 
     pub async fn get_within(&self, url: &str, ms: u32) -> Outcome {
@@ -439,7 +585,21 @@ pub async fn settle_within(promise: Promise, ms: u32) -> Outcome {
     let report = JsFuture::from(settle_within_js(&promise, ms))
         .await
         .unwrap_or(JsValue::UNDEFINED);
-    match field(&report, "state").as_string().as_deref() {
+    outcome_of(&report)
+}
+
+/// `promise`'s result; it must settle without any virtual time passing (on a virtual clock
+/// nothing else can make it settle), so a bug fails within [`PROMPT`] real ms, not hangs.
+pub async fn prompt(promise: Promise) -> Result<JsValue, JsValue> {
+    match settle_within(promise, PROMPT).await {
+        Ok(result) => result,
+        Err(()) => panic!("did not settle without time passing (waited {PROMPT} real ms)"),
+    }
+}
+
+/// A `settleWithin`/`within` report as an [`Outcome`].
+fn outcome_of(report: &JsValue) -> Outcome {
+    match field(report, "state").as_string().as_deref() {
         Some("fulfilled") => Ok(Ok(field(&report, "value"))),
         Some("rejected") => Ok(Err(field(&report, "reason"))),
         _ => Err(()),
@@ -552,8 +712,20 @@ pub async fn settle(p: Promise) -> Result<JsValue, JsValue> {
     JsFuture::from(p).await
 }
 
+/// A real-time wait. Only for a browser mechanism under test (timers firing, delivery
+/// between tabs); say which at every call.
 pub async fn sleep(ms: u32) {
     gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Real time, for a browser mechanism under test (a BroadcastChannel message reaching
+/// another manager): polls `done` every 5 ms, for at most `ms` real ms.
+pub async fn real_wait_until(done: impl Fn() -> bool, ms: u32) {
+    let start = js_sys::Date::now();
+    while !done() && js_sys::Date::now() - start < f64::from(ms) {
+        // Real time: a browser mechanism under test (see the callers).
+        sleep(5).await;
+    }
 }
 
 /// Asserts an error is a SessionError with `code`, and carries no token.
@@ -576,17 +748,22 @@ pub fn assert_session_error(e: &JsValue, code: &str) {
 
 /// The localStorage key of the shared recovery cooldown.
 pub const LAST_ATTEMPT: &str = "last_recovery_attempt";
-/// The bound for anything that should settle at once.
-pub const SOON: u32 = 2_000;
-/// The bound for anything with a retry or a recovery inside.
-pub const SLOW: u32 = 3_000;
+/// The bound for anything that should settle at once: no virtual time at all (on a rig's
+/// virtual clock, `within(p, SOON)` fires no timer; the page's promises, bodies and events
+/// still run).
+pub const SOON: u32 = 0;
+/// The bound for anything with a retry, a recovery or a timeout inside (virtual ms): the
+/// spec's credit retries (1 s, 2 s, 4 s), the default request timeout (30 s) and the
+/// stability wait (10 s) all fit.
+pub const SLOW: u32 = 60_000;
 
-/// Fast credit retries (as in tests/recovery.rs).
-pub fn fast_credits(max_retries: f64) -> JsValue {
+/// The spec's credit retries: `max_retries` of them, after 1 s × 2ⁿ (each jittered into its
+/// upper half), none longer than 30 s. Free on a virtual clock.
+pub fn credit_retries(max_retries: f64) -> JsValue {
     obj(&[
         ("maxRetries", ms(max_retries)),
-        ("baseDelayMs", ms(10.0)),
-        ("maxDelayMs", ms(2_000.0)),
+        ("baseDelayMs", ms(1_000.0)),
+        ("maxDelayMs", ms(30_000.0)),
     ])
 }
 
