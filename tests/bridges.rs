@@ -70,13 +70,15 @@ extern "C" {
     fn clear_globals();
 }
 
-/// An SDK double, the token source and backend behind it, and a manager over its adapter.
+/// An SDK double, the token source and backend behind it, and a manager over its adapter,
+/// all on one virtual clock.
 struct Bridged<Sdk> {
     source: Provider,
     backend: Backend,
     sdk: Sdk,
     manager: SessionManager,
     events: Recorder,
+    clock: VirtualClock,
 }
 
 impl Bridged<FakeClerk> {
@@ -120,17 +122,18 @@ impl<Sdk: AsRef<JsValue>> Bridged<Sdk> {
         adapter: fn(JsValue) -> Result<JsValue, JsValue>,
         extra: &[(&str, JsValue)],
     ) -> Self {
-        let (source, backend) = doubles();
+        let (source, backend, clock) = doubles();
         let sdk = make(&source);
         prepare(&sdk);
         let provider = adapter(sdk.as_ref().clone()).unwrap();
-        let (manager, events) = manager_over(&provider, &backend, extra);
+        let (manager, events) = manager_over(&provider, &backend, &clock, extra);
         Bridged {
             source,
             backend,
             sdk,
             manager,
             events,
+            clock,
         }
     }
 }
@@ -141,11 +144,14 @@ impl<Sdk> Bridged<Sdk> {
     }
 }
 
-/// A token source minting 60 s tokens, and a backend that accepts its current one.
-fn doubles() -> (Provider, Backend) {
+/// A token source minting 60 s tokens, a backend that accepts its current one, and the
+/// virtual clock they run on.
+fn doubles() -> (Provider, Backend, VirtualClock) {
+    let clock = VirtualClock::new();
     let source = Provider::new(60_000.0);
+    source.set_clock(&clock);
     let backend = Backend::new(&source);
-    (source, backend)
+    (source, backend, clock)
 }
 
 /// Asserts `make(input)` throws `SessionError` `config` whose message names `mentions`.
@@ -165,15 +171,17 @@ fn assert_refused(
     }
 }
 
-/// A manager over a bridge's provider, with every event recorded.
+/// A manager over a bridge's provider, on `clock`, with every event recorded.
 fn manager_over(
     provider: &JsValue,
     backend: &Backend,
+    clock: &VirtualClock,
     extra: &[(&str, JsValue)],
 ) -> (SessionManager, Recorder) {
     tap_console();
-    let manager =
-        SessionManager::new(bridged(provider, backend, &obj(extra))).expect("valid config");
+    let extra = obj(extra);
+    Reflect::set(&extra, &"clock".into(), clock).unwrap();
+    let manager = SessionManager::new(bridged(provider, backend, &extra)).expect("valid config");
     let events = Recorder::new();
     for name in ALL_EVENTS {
         manager.on(name, events.listener(name)).unwrap();
@@ -243,10 +251,15 @@ async fn clerk_check_session_is_true_only_for_an_active_session() {
 
 #[wasm_bindgen_test]
 async fn clerk_sign_out_stops_the_manager_and_stop_unsubscribes() {
-    let rig = Bridged::clerk(true, &[("refreshIntervalMs", ms(100.0))]);
+    let rig = Bridged::clerk(true, &[]);
     rig.manager.start().unwrap();
-    sleep(30).await;
+    rig.clock.advance(0.0).await;
     assert!(rig.manager.is_authenticated());
+    assert_eq!(
+        rig.sdk.calls(),
+        "cached",
+        "the first token, from Clerk's cache"
+    );
     assert_eq!(
         rig.sdk.listener_count(),
         1,
@@ -262,11 +275,11 @@ async fn clerk_sign_out_stops_the_manager_and_stop_unsubscribes() {
         rig.events.last("stateChanged").as_deref(),
         Some(r#"{"authenticated":false,"expiresAt":null}"#)
     );
-    let calls = rig.sdk.calls();
-    sleep(350).await;
+    assert_eq!(rig.clock.pending(), 0, "no timer after sign-out");
+    rig.clock.advance(600_000.0).await;
     assert_eq!(
         rig.sdk.calls(),
-        calls,
+        "cached",
         "no scheduled refresh after sign-out"
     );
     assert_eq!(
@@ -339,9 +352,10 @@ async fn a_token_supabase_refreshed_itself_is_used_without_asking_again() {
 
 #[wasm_bindgen_test]
 async fn supabase_sign_out_stops_the_manager_and_sign_in_resumes_it() {
-    let rig = Bridged::supabase(true, &[("refreshIntervalMs", ms(100.0))]);
+    // Default schedule: 60 s tokens, refreshed at exp - 10 s.
+    let rig = Bridged::supabase(true, &[]);
     rig.manager.start().unwrap();
-    sleep(30).await;
+    rig.clock.advance(0.0).await;
     assert!(rig.manager.is_authenticated());
 
     assert!(rig.manager.token_expires_at().as_f64().is_some());
@@ -353,7 +367,7 @@ async fn supabase_sign_out_stops_the_manager_and_sign_in_resumes_it() {
         "null after sign-out, as typed"
     );
     let asked = rig.sdk.get_session_calls();
-    sleep(300).await;
+    rig.clock.advance(600_000.0).await;
     assert_eq!(
         rig.sdk.get_session_calls(),
         asked,
@@ -368,10 +382,19 @@ async fn supabase_sign_out_stops_the_manager_and_sign_in_resumes_it() {
         rig.manager.is_authenticated(),
         "SIGNED_IN's token is adopted"
     );
-    let asked = rig.sdk.get_session_calls();
-    sleep(250).await;
-    assert!(
-        rig.sdk.get_session_calls() > asked,
+    let asked = (rig.sdk.get_session_calls(), rig.sdk.refresh_session_calls());
+    rig.clock.advance(49_999.0).await;
+    assert_eq!(
+        (rig.sdk.get_session_calls(), rig.sdk.refresh_session_calls()),
+        asked,
+        "nothing before exp - margin"
+    );
+    rig.clock.advance(1.0).await;
+    // getSession answers the token it holds (10 s left: inside the margin), so the
+    // scheduled refresh goes on to refreshSession.
+    assert_eq!(
+        (rig.sdk.get_session_calls(), rig.sdk.refresh_session_calls()),
+        (asked.0 + 1, asked.1 + 1),
         "the schedule resumed after signing in again"
     );
     assert_eq!(
@@ -435,13 +458,13 @@ fn something_that_is_not_a_supabase_client_is_a_config_error() {
 
 #[wasm_bindgen_test]
 async fn pushes_that_are_not_tokens_are_ignored_and_logged_without_their_value() {
-    let (rig_provider, backend) = doubles();
+    let (rig_provider, backend, clock) = doubles();
     let pusher = Pusher::new();
     let provider = obj(&[
         ("getToken", rig_provider.get_token().into()),
         ("subscribe", pusher.subscribe().into()),
     ]);
-    let (manager, events) = manager_over(&provider, &backend, &[]);
+    let (manager, events) = manager_over(&provider, &backend, &clock, &[]);
     assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
     pusher.push(&JsValue::from_f64(42.0));
     pusher.push(&JsValue::from_str(&format!("{LEAK_MARK} has spaces")));
@@ -453,13 +476,13 @@ async fn pushes_that_are_not_tokens_are_ignored_and_logged_without_their_value()
 
 #[wasm_bindgen_test]
 async fn a_subscribe_that_throws_leaves_the_manager_working() {
-    let (rig_provider, backend) = doubles();
+    let (rig_provider, backend, clock) = doubles();
     let throwing = Function::new_no_args("throw new Error('no pushes today')");
     let provider = obj(&[
         ("getToken", rig_provider.get_token().into()),
         ("subscribe", throwing.into()),
     ]);
-    let (manager, _) = manager_over(&provider, &backend, &[]);
+    let (manager, _) = manager_over(&provider, &backend, &clock, &[]);
     assert_eq!(get(&manager, "/api/a").await.unwrap(), 200);
     assert_eq!(logged_matching("subscribe threw"), 1);
 }
@@ -473,10 +496,14 @@ fn global(name: &str) -> JsValue {
 #[wasm_bindgen_test]
 async fn install_global_sets_the_template_functions_and_announces_itself() {
     clear_globals();
-    let provider = Provider::new(60_000.0);
-    let backend = Backend::new(&provider);
+    let (provider, backend, clock) = doubles();
     let ready = WindowEvents::new("session-keeper-ready");
-    let manager = install_global(config(&provider, &backend, &JsValue::UNDEFINED)).unwrap();
+    let manager = install_global(config(
+        &provider,
+        &backend,
+        &obj(&[("clock", clock.into())]),
+    ))
+    .unwrap();
     assert_eq!(ready.count(), 1);
     ready.close();
     assert_eq!(global("sessionKeeper"), manager);
@@ -511,24 +538,29 @@ async fn install_global_sets_the_template_functions_and_announces_itself() {
 #[wasm_bindgen_test]
 async fn a_second_install_stops_the_first_manager() {
     clear_globals();
-    let first = Provider::new(60_000.0);
-    let backend = Backend::new(&first);
-    install_global(config(
-        &first,
-        &backend,
-        &obj(&[("refreshIntervalMs", ms(100.0))]),
-    ))
-    .unwrap();
-    sleep(30).await;
+    let (first, backend, clock) = doubles();
+    let on_clock = || obj(&[("clock", JsValue::from(&clock))]);
+    install_global(config(&first, &backend, &on_clock())).unwrap();
+    clock.advance(0.0).await;
+    assert_eq!(first.reasons(), "plain:initial");
     let second = Provider::new(60_000.0);
+    second.set_clock(&clock);
     let backend2 = Backend::new(&second);
-    install_global(config(&second, &backend2, &JsValue::UNDEFINED)).unwrap();
-    let calls = first.plain() + first.forced();
-    sleep(300).await;
+    install_global(config(&second, &backend2, &on_clock())).unwrap();
+    clock.advance(600_000.0).await;
     assert_eq!(
-        first.plain() + first.forced(),
-        calls,
+        first.reasons(),
+        "plain:initial",
         "the first manager's schedule is stopped"
+    );
+    // The second one runs on: 60 s tokens, every 50 s (a plain call from the cache that
+    // escalates to a forced one inside the margin).
+    // 13 plain calls (the first, and one at 50 s, 100 s, …, 600 s) and 12 forced ones.
+    assert_eq!(
+        (second.plain(), second.forced()),
+        (13, 12),
+        "{}",
+        second.reasons()
     );
     clear_globals();
 }

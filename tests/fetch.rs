@@ -183,12 +183,13 @@ async fn a_late_401_for_a_replaced_token_resends_without_refreshing() {
     let b = rig
         .manager
         .fetch_with_auth("/api/b".into(), JsValue::UNDEFINED);
-    sleep(20).await;
+    rig.clock().flush().await; // B reaches the backend (no time passes)
+    assert_eq!(rig.backend.count(), 2, "the warm-up and B");
     assert_eq!(rig.get("/api/a").await.unwrap(), 200);
     assert_eq!(rig.provider.forced(), 1);
     // Now B's 401 for the replaced token arrives.
     release.call0(&JsValue::UNDEFINED).unwrap();
-    let status = status(&settle(b).await.unwrap());
+    let status = status(&rig.prompt(b).await.unwrap());
     assert_eq!(status, 200);
     assert_eq!(
         rig.provider.forced(),
@@ -314,7 +315,7 @@ async fn a_stream_body_is_sent_once_and_its_401_returned() {
     assert_eq!(rig.fetch("/api/stream", &stream_init()).await.unwrap(), 401);
     assert_eq!(rig.backend.count() - before, 1, "not replayed");
     assert_eq!(rig.backend.body(-1).as_deref(), Some("streamed"));
-    sleep(20).await;
+    rig.clock().flush().await; // the refresh the 401 started lands (no time passes)
     assert_eq!(
         rig.provider.forced(),
         1,
@@ -325,13 +326,27 @@ async fn a_stream_body_is_sent_once_and_its_401_returned() {
 
 #[wasm_bindgen_test]
 async fn a_hanging_provider_times_out() {
-    let rig = Rig::new(60_000.0, &[("tokenTimeoutMs", ms(100.0))]);
+    // The default tokenTimeoutMs (10 s), to the millisecond.
+    let rig = Rig::new(60_000.0, &[]);
     rig.provider.set_mode("hang");
-    let started = js_sys::Date::now();
-    let err = rig.get("/api/me").await.unwrap_err();
+    let pending = rig
+        .manager
+        .fetch_with_auth("/api/me".into(), JsValue::UNDEFINED);
+    let t0 = rig.now();
+    assert_eq!(
+        rig.within(pending.clone(), 9_999).await,
+        Err(()),
+        "pending at 9.999 s"
+    );
+    let err = rig.within(pending, 1).await.unwrap().unwrap_err();
+    assert_eq!(
+        rig.now() - t0,
+        10_000.0,
+        "rejected at exactly tokenTimeoutMs"
+    );
     assert_session_error(&err, "timeout");
-    assert!(js_sys::Date::now() - started < 2000.0);
     assert_eq!(rig.backend.count(), 0);
+    assert_eq!(rig.calls(), 1);
     assert_eq!(rig.events.count("refreshFailed"), 1);
     assert!(rig
         .events
@@ -358,10 +373,26 @@ async fn provider_failures_are_typed() {
 
 #[wasm_bindgen_test]
 async fn a_hanging_request_is_aborted_by_request_timeout() {
-    let rig = Rig::new(60_000.0, &[("requestTimeoutMs", ms(100.0))]);
+    // The default requestTimeoutMs (30 s), to the millisecond.
+    let rig = Rig::new(60_000.0, &[]);
     rig.backend.set_mode("hang");
-    let err = rig.get("/api/slow").await.unwrap_err();
+    let pending = rig
+        .manager
+        .fetch_with_auth("/api/slow".into(), JsValue::UNDEFINED);
+    let t0 = rig.now();
+    assert_eq!(
+        rig.within(pending.clone(), 29_999).await,
+        Err(()),
+        "pending at 29.999 s"
+    );
+    let err = rig.within(pending, 1).await.unwrap().unwrap_err();
+    assert_eq!(
+        rig.now() - t0,
+        30_000.0,
+        "aborted at exactly requestTimeoutMs"
+    );
     assert_session_error(&err, "timeout");
+    assert_eq!(rig.backend.count(), 1, "sent once, not retried");
 }
 
 #[wasm_bindgen_test]
@@ -372,17 +403,24 @@ async fn the_callers_abort_signal_stops_the_request_and_its_retry() {
     let controller = web_sys::AbortController::new().unwrap();
     let init = obj(&[("signal", controller.signal().into())]);
     let pending = rig.manager.fetch_with_auth("/api/abortable".into(), init);
-    sleep(30).await; // the 401 came back; the refresh is under way
+    rig.advance(30.0).await; // the 401 came back; the refresh is under way
+    assert_eq!(rig.calls(), 2, "the sign-in and the forced refresh");
     let before = rig.backend.count();
     controller.abort();
-    let err = settle(pending).await.unwrap_err();
+    // The call rejects by the time the refresh lands (70 ms on). (It could reject at the
+    // abort itself; the library waits for the provider first.)
+    let err = match rig.within(pending, 70).await {
+        Ok(Err(err)) => err,
+        other => panic!("want a rejection, got {}", describe(&other)),
+    };
     assert_eq!(
         error_name(&err).as_deref(),
         Some("AbortError"),
         "{}",
         error_text(&err)
     );
-    sleep(150).await;
+    rig.advance(150.0).await; // whatever was left of the refresh lands
+    assert_eq!(rig.provider.forced(), 1);
     assert_eq!(rig.backend.count(), before, "no retry after abort");
 
     // Aborting while the request itself is in flight rejects at once.
@@ -392,9 +430,10 @@ async fn the_callers_abort_signal_stops_the_request_and_its_retry() {
         "/api/held".into(),
         obj(&[("signal", controller.signal().into())]),
     );
-    sleep(20).await;
+    rig.clock().flush().await; // the request reaches the backend and is held
+    assert_eq!(rig.backend.count(), before + 1);
     controller.abort();
-    let err = settle(pending).await.unwrap_err();
+    let err = rig.prompt(pending).await.unwrap_err();
     assert_eq!(error_name(&err).as_deref(), Some("AbortError"));
 }
 

@@ -63,9 +63,17 @@ async fn refresh_comes_early_when_exp_demands_it() {
         Some(t0 + 60_000.0),
         "tokenExpiresAt follows exp"
     );
-    assert_eq!(rig.clock().next_due(), Some(t0 + 50_000.0), "due at exp - margin");
+    assert_eq!(
+        rig.clock().next_due(),
+        Some(t0 + 50_000.0),
+        "due at exp - margin"
+    );
     rig.advance(49_999.0).await;
-    assert_eq!(rig.provider.token().unwrap(), first, "not before exp - margin");
+    assert_eq!(
+        rig.provider.token().unwrap(),
+        first,
+        "not before exp - margin"
+    );
     assert_eq!(rig.events.count("tokenRefreshed"), 1);
     rig.advance(1.0).await;
     assert_ne!(rig.provider.token().unwrap(), first, "refreshed before exp");
@@ -137,7 +145,11 @@ async fn waking_up_after_a_throttled_sleep_refreshes_at_once() {
             "{event}: the timer moved to the new token's exp - margin"
         );
     }
-    assert_eq!(rig.clock().fired(), fired, "no timer fired: the events did it");
+    assert_eq!(
+        rig.clock().fired(),
+        fired,
+        "no timer fired: the events did it"
+    );
     rig.manager.stop();
     rig.clock().skip(55_000.0);
     wake("online");
@@ -269,7 +281,11 @@ async fn concurrent_first_requests_share_one_provider_call() {
         .await
         .expect("settled once the provider answered")
         .unwrap();
-    assert_eq!(rig.now(), t0 + 30.0, "all 20 settled when the one answer came");
+    assert_eq!(
+        rig.now(),
+        t0 + 30.0,
+        "all 20 settled when the one answer came"
+    );
     for response in Array::from(&all).iter() {
         assert_eq!(status(&response), 200);
     }
@@ -439,7 +455,10 @@ async fn no_token_reaches_logs_errors_or_events() {
     let keys = Array::of1(&"authToken".into());
     let rig = Rig::new(
         60_000.0,
-        &[("storageKeys", keys.into()), ("tokenTimeoutMs", ms(10_000.0))],
+        &[
+            ("storageKeys", keys.into()),
+            ("tokenTimeoutMs", ms(10_000.0)),
+        ],
     );
     rig.manager.start().unwrap();
     rig.get("/api/a").await.unwrap();
@@ -457,8 +476,15 @@ async fn no_token_reaches_logs_errors_or_events() {
             Ok(Err(e)) => e,
             other => panic!("{mode}: {}", describe(&other)),
         };
-        assert!(!error_text(&error).contains(LEAK_MARK), "{}", error_text(&error));
-        codes.push(format!("{mode}:{}:{took}", error_code(&error).unwrap_or_default()));
+        assert!(
+            !error_text(&error).contains(LEAK_MARK),
+            "{}",
+            error_text(&error)
+        );
+        codes.push(format!(
+            "{mode}:{}:{took}",
+            error_code(&error).unwrap_or_default()
+        ));
     }
     assert_eq!(
         codes.join(","),
@@ -467,7 +493,13 @@ async fn no_token_reaches_logs_errors_or_events() {
     );
     rig.provider.set_mode("ok");
     rig.backend.set_mode("reject");
-    let _ = rig.within(rig.manager.fetch_with_auth("/api/c".into(), JsValue::UNDEFINED), SOON).await;
+    let _ = rig
+        .within(
+            rig.manager
+                .fetch_with_auth("/api/c".into(), JsValue::UNDEFINED),
+            SOON,
+        )
+        .await;
     let undo = break_storage();
     let _ = rig.within(rig.manager.refresh_token(), SOON).await;
     undo.call0(&JsValue::UNDEFINED).unwrap();
