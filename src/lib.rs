@@ -29,11 +29,12 @@ mod prelude {
     pub use alloc::vec::Vec;
 }
 
-/// Talc instead of std's dlmalloc: a fraction of its code, and the module is
-/// single-threaded (no atomics), which is what this allocator variant assumes.
+/// lol_alloc's free list instead of std's dlmalloc: a fraction of its code.
+// SAFETY: the module is single-threaded (no atomics), which `AssumeSingleThreaded` requires.
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 use wasm_bindgen::prelude::*;
 

@@ -115,7 +115,7 @@ impl CreditsRetry {
                 ..
             } if asked > self.max_delay_ms => Next::Fail(Error::new(
                 ErrorCode::Server,
-                "the server asked to wait longer (Retry-After) than credits.maxDelayMs",
+                "Retry-After asked for longer than credits.maxDelayMs",
             )),
             Reading::Transient {
                 error,
@@ -210,7 +210,7 @@ pub fn classify(status: u16, body: Option<&Body>, retry_after_ms: Option<Millis>
         Some(credits) => Reading::Credits(credits),
         None => Reading::Final(Error::new(
             ErrorCode::BadResponse,
-            "the credits endpoint answered without a usable credits number",
+            "the credits endpoint answered no usable credits number",
         )),
     }
 }

@@ -347,11 +347,6 @@ impl Core {
         if self.refuse_closed(call) {
             return;
         }
-        if !authorized {
-            self.debug(
-                "sending the request as it is (another origin, or the caller's own Authorization)",
-            );
-        }
         self.begin_attempt(
             now,
             Owner::Call(call),
@@ -436,7 +431,7 @@ impl Core {
                 call,
                 Error::config(
                     "endpoints.credits",
-                    "is needed where the page has no URL to resolve the default against",
+                    "is needed where the page has no URL",
                 ),
             );
         }
@@ -680,7 +675,8 @@ impl Core {
         if self.closed {
             return;
         }
-        self.debug_parts(&["page woke up (", why, "); re-checking the token"]);
+        // A wake-up that finds the schedule due logs the refresh it starts.
+        let _ = why;
         self.run(now);
     }
 
@@ -868,7 +864,7 @@ impl Core {
                 if let Some(problem) = unreadable {
                     self.debug_parts(&[
                         problem.describe(),
-                        "; refreshing by refreshIntervalMs and on 401 only",
+                        "; refreshed by refreshIntervalMs and on 401",
                     ]);
                 }
                 if let Some(lifetime) = short_lifetime {
@@ -884,7 +880,7 @@ impl Core {
                     });
                 }
             }
-            Refreshed::Unchanged => self.debug("the provider confirmed the current token"),
+            Refreshed::Unchanged => {}
             Refreshed::SignedOut { had_token } => {
                 self.info("the provider has no session");
                 self.actions.push(Action::Mirror(None));
@@ -902,7 +898,7 @@ impl Core {
         let consequence = if lifetime <= margin {
             " ms, so no token can be sent"
         } else {
-            " ms by less than the minimum refresh gap (1 s, or refreshIntervalMs if shorter), so tokens go stale between refreshes"
+            " ms by less than the 1 s refresh gap, so tokens go stale between refreshes"
         };
         let line = crate::core::join(&[
             "token lifetime ",
@@ -910,7 +906,7 @@ impl Core {
             " ms does not exceed expiryMarginMs ",
             &format_stamp(margin),
             consequence,
-            "; lower expiryMarginMs (refreshes back off meanwhile)",
+            "; lower expiryMarginMs",
         ]);
         self.log(Level::Warn, line.into());
     }
@@ -1081,7 +1077,7 @@ impl Core {
         if !replayable {
             self.log(
                 Level::Warn,
-                "a request with a ReadableStream body got a 401 and cannot be replayed".into(),
+                "a ReadableStream body got a 401 and is not replayed".into(),
             );
             self.waiters.push(Waiter {
                 need: Need::after_rejection(generation),
