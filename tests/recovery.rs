@@ -22,18 +22,10 @@ fn fresh(extra: &[(&str, JsValue)]) -> Rig {
     Rig::new(60_000.0, extra)
 }
 
-/// Fast retries, so the suite runs in milliseconds rather than seconds.
-fn fast_credits(max_retries: f64) -> JsValue {
-    obj(&[
-        ("maxRetries", ms(max_retries)),
-        ("baseDelayMs", ms(10.0)),
-        ("maxDelayMs", ms(2_000.0)),
-    ])
-}
-
 /// `triggerSessionRecoveryCheck(trigger)` → (ran, reason), checking the outcome's shape.
+/// It must settle without virtual time passing (the probes answer at once).
 async fn check(manager: &SessionManager, trigger: &str) -> (bool, String) {
-    let outcome = settle(manager.trigger_session_recovery_check(trigger.into()))
+    let outcome = prompt(manager.trigger_session_recovery_check(trigger.into()))
         .await
         .expect("a recovery check always resolves");
     assert_eq!(
@@ -46,16 +38,26 @@ async fn check(manager: &SessionManager, trigger: &str) -> (bool, String) {
     )
 }
 
-async fn credits(manager: &SessionManager, force: bool) -> Result<f64, JsValue> {
+/// `updateCredits({ forceRefresh })` on the rig's virtual clock: its retries wait their
+/// (virtual) delays. The result, and the virtual ms it took.
+async fn credits(rig: &Rig, force: bool) -> (Result<f64, JsValue>, f64) {
     let options = obj(&[("forceRefresh", JsValue::from_bool(force))]);
-    settle(manager.update_credits(options))
-        .await
-        .map(|v| v.as_f64().expect("credits resolve to a number"))
+    let t0 = rig.now();
+    let outcome = rig.within(rig.manager.update_credits(options), SLOW).await;
+    let result = outcome
+        .expect("updateCredits settles")
+        .map(|v| v.as_f64().expect("credits resolve to a number"));
+    (result, rig.now() - t0)
 }
 
-async fn all(promises: Vec<Promise>) -> Vec<JsValue> {
+/// Every promise's value, on the rig's virtual clock (retries wait their delays).
+async fn all(rig: &Rig, promises: Vec<Promise>) -> Vec<JsValue> {
     let list: Array = promises.into_iter().collect();
-    let settled = settle(Promise::all(&list)).await.unwrap();
+    let settled = rig
+        .within(Promise::all(&list), SLOW)
+        .await
+        .expect("all settle")
+        .unwrap();
     Array::from(&settled).to_vec()
 }
 
@@ -64,7 +66,7 @@ async fn all(promises: Vec<Promise>) -> Vec<JsValue> {
 #[wasm_bindgen_test]
 async fn a_restarted_backend_heals_with_exactly_one_recovery_check() {
     let rig = fresh(&[
-        ("credits", fast_credits(3.0)),
+        ("credits", credit_retries(3.0)),
         ("checkSession", JsValue::TRUE),
     ]);
     let recovered = WindowEvents::new("auth-recovered");
@@ -80,7 +82,7 @@ async fn a_restarted_backend_heals_with_exactly_one_recovery_check() {
         .map(|_| rig.manager.update_credits(JsValue::UNDEFINED))
         .collect();
     calls.extend((0..5).map(|_| rig.manager.trigger_session_recovery_check("manual".into())));
-    let results = all(calls).await;
+    let results = all(&rig, calls).await;
 
     for credits in &results[..5] {
         assert_eq!(credits.as_f64(), Some(100.0), "the page shows 100 again");
@@ -94,7 +96,9 @@ async fn a_restarted_backend_heals_with_exactly_one_recovery_check() {
         1,
         "one check per cooldown"
     );
-    assert!(ran <= 1, "at most one of the explicit calls ran the check");
+    // The first explicit call ran it (the page's read of 0 retries only after a delay);
+    // the other four, and the retry's zero, met the cooldown.
+    assert_eq!(ran, 1, "exactly one of the explicit calls ran the check");
     assert_eq!(rig.events.count("recovered"), 1);
     assert_eq!(recovered.count(), 1, "auth-recovered dispatched once");
     assert_eq!(
@@ -117,15 +121,14 @@ async fn a_restarted_backend_heals_with_exactly_one_recovery_check() {
         2,
         "the probe and the re-verify"
     );
-    // The probe's read, the page's reads of 0, 0 and 100; one more 0 if the page's first
-    // read came before the probe's.
-    let reads = rig.backend.hits("/api/users/credits");
-    assert!((4..=5).contains(&reads), "{reads} credit reads");
+    // The page's first read (0: it went out before the check), the probe's (0), then the
+    // page's retries: 0, 0 (the cache refills lazily) and 100.
+    assert_eq!(rig.backend.hits("/api/users/credits"), 5);
     assert!(rig
         .backend
         .url(-1)
         .ends_with("/api/users/credits?refresh=true"));
-    assert_eq!(rig.provider.reasons().matches("forced:recovery").count(), 1);
+    assert_eq!(rig.provider.reasons(), "plain:initial,forced:recovery");
     assert_eq!(
         rig.events.count("sessionExpired"),
         0,
@@ -172,7 +175,7 @@ async fn the_verify_probe_waits_for_the_credits_answer() {
     rig.get("/api/warm").await.unwrap();
     let release = rig.backend.hold_next();
     let pending = rig.manager.trigger_session_recovery_check("order".into());
-    sleep(100).await;
+    rig.clock().flush().await; // the probes go out (no time passes)
     assert_eq!(rig.backend.hits("/api/users/credits"), 1);
     assert_eq!(
         rig.backend.hits("/auth/verify"),
@@ -185,7 +188,7 @@ async fn the_verify_probe_waits_for_the_credits_answer() {
         "checkSession runs alongside"
     );
     release.call0(&JsValue::NULL).unwrap();
-    let outcome = settle(pending).await.unwrap();
+    let outcome = rig.prompt(pending).await.unwrap();
     assert_eq!(
         field(&outcome, "reason").as_string().as_deref(),
         Some("healthy")
@@ -234,8 +237,9 @@ async fn each_unhealthy_probe_alone_starts_a_recovery() {
 
 #[wasm_bindgen_test]
 async fn two_managers_sharing_local_storage_share_the_cooldown() {
-    let a = fresh(&[("recoveryCooldownMs", ms(400.0))]);
-    let b = Rig::new(60_000.0, &[("recoveryCooldownMs", ms(400.0))]);
+    // The default cooldown, 30 s, to the millisecond; two tabs on one clock.
+    let a = fresh(&[]);
+    let b = a.beside(60_000.0, &[]);
     assert_eq!(check(&a.manager, "tab-a").await, (true, "healthy".into()));
     let before = b.backend.count();
     assert_eq!(check(&b.manager, "tab-b").await, (false, "cooldown".into()));
@@ -245,14 +249,16 @@ async fn two_managers_sharing_local_storage_share_the_cooldown() {
         "a check inside the cooldown sends nothing"
     );
     assert_eq!(b.events.count("recoveryCheck"), 0);
-    sleep(450).await;
+    b.advance(29_999.0).await;
+    assert_eq!(check(&b.manager, "tab-b").await, (false, "cooldown".into()));
+    b.advance(1.0).await;
     assert_eq!(check(&b.manager, "tab-b").await, (true, "healthy".into()));
     assert_eq!(check(&a.manager, "tab-a").await, (false, "cooldown".into()));
 }
 
 #[wasm_bindgen_test]
 async fn garbage_negative_and_far_future_stamps_do_not_block_recovery() {
-    let now = js_sys::Date::now();
+    let now = VirtualClock::new().now();
     let far_future = (now + 3_600_000.0).to_string();
     for stamp in [
         "garbage",
@@ -271,21 +277,26 @@ async fn garbage_negative_and_far_future_stamps_do_not_block_recovery() {
             "stamp {stamp:?} blocked recovery"
         );
         let written: f64 = storage_get(LAST_ATTEMPT).unwrap().parse().unwrap();
-        assert!(
-            (written - js_sys::Date::now()).abs() < 5_000.0,
-            "rewritten as now"
-        );
+        assert_eq!(written, rig.now(), "rewritten as now");
     }
     // A recent stamp (another tab just ran) is obeyed.
     let rig = fresh(&[("recoveryCooldownMs", ms(60_000.0))]);
-    storage_set(LAST_ATTEMPT, &(now - 1_000.0).to_string());
+    storage_set(LAST_ATTEMPT, &(rig.now() - 1_000.0).to_string());
     assert_eq!(check(&rig.manager, "x").await, (false, "cooldown".into()));
+    rig.advance(58_999.0).await;
+    assert_eq!(check(&rig.manager, "x").await, (false, "cooldown".into()));
+    rig.advance(1.0).await;
+    assert_eq!(
+        check(&rig.manager, "x").await.0,
+        true,
+        "60 s after the other tab's"
+    );
 }
 
 #[wasm_bindgen_test]
 async fn storage_that_throws_falls_back_to_an_in_memory_cooldown() {
-    let a = fresh(&[("recoveryCooldownMs", ms(300.0))]);
-    let b = Rig::new(60_000.0, &[("recoveryCooldownMs", ms(300.0))]);
+    let a = fresh(&[]);
+    let b = a.beside(60_000.0, &[]);
     let undo_writes = break_storage();
     let undo_reads = break_storage_reads();
     assert_eq!(check(&a.manager, "a").await, (true, "healthy".into()));
@@ -296,7 +307,9 @@ async fn storage_that_throws_falls_back_to_an_in_memory_cooldown() {
     // Reads work again but writes still fail: the memory still guards.
     assert_eq!(check(&b.manager, "b").await, (false, "cooldown".into()));
     undo_writes.call0(&JsValue::NULL).unwrap();
-    sleep(350).await;
+    b.advance(29_999.0).await;
+    assert_eq!(check(&b.manager, "b").await, (false, "cooldown".into()));
+    b.advance(1.0).await;
     assert_eq!(check(&b.manager, "b").await, (true, "healthy".into()));
     assert!(
         storage_get(LAST_ATTEMPT).is_some(),
@@ -308,21 +321,30 @@ async fn storage_that_throws_falls_back_to_an_in_memory_cooldown() {
 
 #[wasm_bindgen_test]
 async fn every_probe_hanging_is_bounded_by_its_timeout() {
-    let rig = fresh(&[
-        ("checkSession", JsValue::TRUE),
-        ("requestTimeoutMs", ms(200.0)),
-        ("tokenTimeoutMs", ms(200.0)),
-    ]);
+    // The default timeouts: 30 s per request, 10 s per provider call.
+    let rig = fresh(&[("checkSession", JsValue::TRUE)]);
     rig.get("/api/warm").await.unwrap();
     rig.backend.set_mode("hang");
     rig.provider.set_session_mode("hang");
-    let started = js_sys::Date::now();
-    let outcome = check(&rig.manager, "hang").await;
-    let took = js_sys::Date::now() - started;
-    // Probes time out in parallel (~200 ms), the forced refresh works, the re-verify times
-    // out (~200 ms): failed, well inside a second.
-    assert_eq!(outcome, (true, "failed".into()));
-    assert!(took < 1_500.0, "took {took} ms");
+    let t0 = rig.now();
+    let outcome = rig
+        .within(
+            rig.manager.trigger_session_recovery_check("hang".into()),
+            SLOW * 2,
+        )
+        .await
+        .expect("bounded")
+        .unwrap();
+    let took = rig.now() - t0;
+    // The credits probe times out (30 s; checkSession gave up after 10 s alongside), then
+    // the verify probe, which waits for the credits answer (30 s more); the forced
+    // refresh works at once and the re-verify times out (30 s more): failed, after exactly
+    // three request timeouts.
+    assert_eq!(
+        field(&outcome, "reason").as_string().as_deref(),
+        Some("failed")
+    );
+    assert_eq!(took, 90_000.0);
     assert_eq!(rig.events.count("refreshFailed"), 1);
     let failed = rig.events.last("refreshFailed").unwrap();
     assert!(failed.contains(r#""reason":"recovery""#), "{failed}");
@@ -333,7 +355,7 @@ async fn every_probe_hanging_is_bounded_by_its_timeout() {
 #[wasm_bindgen_test]
 async fn a_recovery_that_fails_reports_once_and_never_loops() {
     let rig = fresh(&[
-        ("credits", fast_credits(3.0)),
+        ("credits", credit_retries(3.0)),
         ("recoveryCooldownMs", ms(60_000.0)),
     ]);
     let recovered = WindowEvents::new("auth-recovered");
@@ -341,7 +363,10 @@ async fn a_recovery_that_fails_reports_once_and_never_loops() {
     rig.backend.restart();
     rig.backend.set_verify_mode("refuse");
     // Credits stay 0: after the last retry the value read is reported, 0 included.
-    assert_eq!(credits(&rig.manager, false).await.unwrap(), 0.0);
+    let (read, took) = credits(&rig, false).await;
+    assert_eq!(read.unwrap(), 0.0);
+    // Three retries after 1 s, 2 s and 4 s, each jittered into its upper half.
+    assert!((3_500.0..=7_000.0).contains(&took), "took {took} ms");
     assert_eq!(
         rig.events.count("recoveryCheck"),
         1,
@@ -361,7 +386,8 @@ async fn a_recovery_that_fails_reports_once_and_never_loops() {
     );
     assert_eq!(rig.provider.forced(), 1);
     let settled = rig.backend.count();
-    sleep(200).await;
+    assert_eq!(rig.clock().pending(), 0, "no timer left");
+    rig.advance(600_000.0).await;
     assert_eq!(
         rig.backend.count(),
         settled,
@@ -396,7 +422,7 @@ async fn a_provider_failure_during_recovery_is_reported_once() {
 
 #[wasm_bindgen_test]
 async fn auth_recovered_is_dispatched_exactly_once_per_recovery() {
-    let rig = fresh(&[("recoveryCooldownMs", ms(150.0))]);
+    let rig = fresh(&[]);
     let recovered = WindowEvents::new("auth-recovered");
     rig.get("/api/warm").await.unwrap();
     rig.backend.restart();
@@ -406,10 +432,10 @@ async fn auth_recovered_is_dispatched_exactly_once_per_recovery() {
         recovered.last().as_deref(),
         Some(r#"{"trigger":"first","unhealthy":["credits"]}"#)
     );
-    sleep(200).await;
+    rig.advance(30_000.0).await; // the cooldown
     assert_eq!(check(&rig.manager, "healthy").await.1, "healthy");
     assert_eq!(recovered.count(), 1, "a healthy check dispatches nothing");
-    sleep(200).await;
+    rig.advance(30_000.0).await;
     rig.backend.restart();
     assert_eq!(check(&rig.manager, "second").await.1, "recovered");
     assert_eq!(recovered.count(), 2);
@@ -464,9 +490,9 @@ async fn the_verify_endpoint_must_be_on_an_allowed_origin() {
 #[wasm_bindgen_test]
 async fn credits_accept_both_body_shapes_and_force_bypasses_the_cache() {
     let rig = fresh(&[]);
-    assert_eq!(credits(&rig.manager, false).await.unwrap(), 100.0);
+    assert_eq!(credits(&rig, false).await, (Ok(100.0), 0.0));
     assert!(rig.backend.url(-1).ends_with("/api/users/credits"));
-    assert_eq!(credits(&rig.manager, true).await.unwrap(), 100.0);
+    assert_eq!(credits(&rig, true).await, (Ok(100.0), 0.0));
     assert!(rig
         .backend
         .url(-1)
@@ -475,7 +501,7 @@ async fn credits_accept_both_body_shapes_and_force_bypasses_the_cache() {
         60_000.0,
         &[("endpoints", obj(&[("credits", "/auth/credits".into())]))],
     );
-    assert_eq!(credits(&auth.manager, true).await.unwrap(), 100.0);
+    assert_eq!(credits(&auth, true).await, (Ok(100.0), 0.0));
     assert!(auth.backend.url(-1).ends_with("/auth/credits?refresh=true"));
     assert_eq!(
         auth.events.last("creditsUpdated").as_deref(),
@@ -485,7 +511,7 @@ async fn credits_accept_both_body_shapes_and_force_bypasses_the_cache() {
 
 #[wasm_bindgen_test]
 async fn odd_credit_bodies_and_statuses_reject_with_bad_response_without_retrying() {
-    let rig = fresh(&[("credits", fast_credits(3.0))]);
+    let rig = fresh(&[("credits", credit_retries(3.0))]);
     rig.get("/api/warm").await.unwrap();
     for (status, body) in [
         (200, "not json"),
@@ -497,114 +523,137 @@ async fn odd_credit_bodies_and_statuses_reject_with_bad_response_without_retryin
     ] {
         rig.backend.script(status, body, &JsValue::UNDEFINED);
         let before = rig.backend.count();
-        let err = credits(&rig.manager, false).await.unwrap_err();
-        assert_session_error(&err, "bad_response");
+        let (read, took) = credits(&rig, false).await;
+        assert_session_error(&read.unwrap_err(), "bad_response");
         assert_eq!(rig.backend.count(), before + 1, "{body}: no retry");
+        assert_eq!(took, 0.0, "{body}: no wait");
     }
     assert_eq!(rig.events.count("creditsUpdated"), 0);
 }
 
 #[wasm_bindgen_test]
 async fn network_errors_and_5xx_are_retried_then_reject_typed() {
-    let rig = fresh(&[("credits", fast_credits(2.0))]);
+    let rig = fresh(&[("credits", credit_retries(2.0))]);
     rig.get("/api/warm").await.unwrap();
-    // Recovers within the retries.
+    // Recovers within the retries: a network failure, a 503, then 100.
     rig.backend.set_failures(1);
     rig.backend.script(503, "{}", &JsValue::UNDEFINED);
-    assert_eq!(credits(&rig.manager, false).await.unwrap(), 100.0);
+    let before = rig.backend.count();
+    assert_eq!(credits(&rig, false).await.0.unwrap(), 100.0);
+    assert_eq!(rig.backend.count(), before + 3);
+    // The retries waited 1 s and 2 s, each jittered into its upper half.
+    let (first, second) = (rig.backend.gap(-3, -2), rig.backend.gap(-2, -1));
+    assert!(
+        (500.0..=1_000.0).contains(&first),
+        "first retry after {first} ms"
+    );
+    assert!(
+        (1_000.0..=2_000.0).contains(&second),
+        "second retry after {second} ms"
+    );
     // Spends them all: 1 + 2 attempts, then the last error.
     let before = rig.backend.count();
     rig.backend.set_failures(3);
-    let err = credits(&rig.manager, false).await.unwrap_err();
+    let err = credits(&rig, false).await.0.unwrap_err();
     assert_session_error(&err, "network");
     assert_eq!(rig.backend.count(), before + 3);
     for _ in 0..3 {
         rig.backend.script(500, "{}", &JsValue::UNDEFINED);
     }
-    assert_session_error(&credits(&rig.manager, false).await.unwrap_err(), "server");
+    let before = rig.backend.count();
+    assert_session_error(&credits(&rig, false).await.0.unwrap_err(), "server");
+    assert_eq!(rig.backend.count(), before + 3);
 }
 
 #[wasm_bindgen_test]
 async fn retry_after_is_honoured_in_seconds_and_as_a_date() {
-    let rig = fresh(&[("credits", fast_credits(2.0))]);
+    let rig = fresh(&[("credits", credit_retries(2.0))]);
     rig.get("/api/warm").await.unwrap();
+    // Retry-After: 3 is longer than the first backoff delay (at most 1 s): it rules.
     rig.backend
-        .script(429, "{}", &obj(&[("Retry-After", "1".into())]));
-    assert_eq!(credits(&rig.manager, false).await.unwrap(), 100.0);
-    let gap = rig.backend.gap(-2, -1);
-    assert!(
-        gap >= 950.0,
-        "retried after {gap} ms, before Retry-After: 1"
+        .script(429, "{}", &obj(&[("Retry-After", "3".into())]));
+    assert_eq!(credits(&rig, false).await, (Ok(100.0), 3_000.0));
+    assert_eq!(
+        rig.backend.gap(-2, -1),
+        3_000.0,
+        "retried after exactly 3 s"
     );
 
-    // HTTP dates have whole seconds: two seconds ahead waits at least one.
-    let date = js_sys::Date::new(&JsValue::from_f64(js_sys::Date::now() + 2_000.0)).to_utc_string();
+    // HTTP dates have whole seconds: the wait runs to that second, to the millisecond.
+    let date_ms = ((rig.now() + 2_000.0) / 1_000.0).floor() * 1_000.0;
+    let date = js_sys::Date::new(&JsValue::from_f64(date_ms)).to_utc_string();
     rig.backend
         .script(503, "{}", &obj(&[("Retry-After", date.into())]));
-    assert_eq!(credits(&rig.manager, false).await.unwrap(), 100.0);
-    let gap = rig.backend.gap(-2, -1);
-    assert!(
-        gap >= 950.0,
-        "retried after {gap} ms, before the Retry-After date"
+    let want = date_ms - rig.now(); // more than 1 s: longer than the first backoff delay
+    assert_eq!(credits(&rig, false).await, (Ok(100.0), want));
+    assert_eq!(
+        rig.backend.gap(-2, -1),
+        want,
+        "retried at the Retry-After date"
     );
 
     // Longer than maxDelayMs: no retry at all, a typed error at once.
     let before = rig.backend.count();
     rig.backend
         .script(503, "{}", &obj(&[("Retry-After", "3600".into())]));
-    let err = credits(&rig.manager, false).await.unwrap_err();
-    assert_session_error(&err, "server");
+    let (read, took) = credits(&rig, false).await;
+    assert_session_error(&read.unwrap_err(), "server");
+    assert_eq!(took, 0.0);
     assert_eq!(rig.backend.count(), before + 1);
 }
 
 #[wasm_bindgen_test]
 async fn offline_waits_for_online_instead_of_spending_retries() {
-    let rig = fresh(&[("credits", fast_credits(0.0))]);
+    let rig = fresh(&[("credits", credit_retries(0.0))]);
     rig.get("/api/warm").await.unwrap();
     let before = rig.backend.count();
     set_online(false);
     let pending = rig.manager.update_credits(JsValue::UNDEFINED);
-    sleep(150).await;
+    // Offline for just under the request timeout (30 s), which bounds the wait.
+    assert_eq!(rig.within(pending.clone(), 29_999).await, Err(()));
     assert_eq!(rig.backend.count(), before, "nothing is sent while offline");
     set_online(true);
     // maxRetries 0: had the wait spent a retry, this would have failed.
-    assert_eq!(settle(pending).await.unwrap().as_f64(), Some(100.0));
+    assert_eq!(rig.prompt(pending).await.unwrap().as_f64(), Some(100.0));
+    assert_eq!(rig.backend.count(), before + 1);
 
     // Connection lost mid-read: the failure is not counted, the read waits and goes on.
     rig.backend.set_failures(1);
     rig.backend.set_offline_on_failure(true);
     let before = rig.backend.count();
     let pending = rig.manager.update_credits(JsValue::UNDEFINED);
-    sleep(100).await;
+    assert_eq!(rig.within(pending.clone(), 29_999).await, Err(()));
     assert_eq!(
         rig.backend.count(),
         before + 1,
         "one failed read, then waiting"
     );
     set_online(true);
-    assert_eq!(settle(pending).await.unwrap().as_f64(), Some(100.0));
+    assert_eq!(rig.prompt(pending).await.unwrap().as_f64(), Some(100.0));
+    assert_eq!(rig.backend.count(), before + 2);
 }
 
 #[wasm_bindgen_test]
 async fn staying_offline_rejects_with_network_after_the_request_timeout() {
-    let rig = fresh(&[("requestTimeoutMs", ms(200.0))]);
+    // The default requestTimeoutMs, 30 s, to the millisecond.
+    let rig = fresh(&[]);
     rig.get("/api/warm").await.unwrap();
     let before = rig.backend.count();
     set_online(false);
-    let started = js_sys::Date::now();
-    let result = credits(&rig.manager, false).await;
+    let (result, took) = credits(&rig, false).await;
     set_online(true);
     assert_session_error(&result.unwrap_err(), "network");
-    assert!(js_sys::Date::now() - started < 1_500.0);
+    assert_eq!(took, 30_000.0);
     assert_eq!(rig.backend.count(), before);
 }
 
 #[wasm_bindgen_test]
 async fn signed_out_users_get_an_unauthenticated_error_not_a_zero_loop() {
-    let rig = fresh(&[("credits", fast_credits(3.0))]);
+    let rig = fresh(&[("credits", credit_retries(3.0))]);
     rig.provider.set_mode("null");
-    let err = credits(&rig.manager, false).await.unwrap_err();
-    assert_session_error(&err, "unauthenticated");
+    let (read, took) = credits(&rig, false).await;
+    assert_session_error(&read.unwrap_err(), "unauthenticated");
+    assert_eq!(took, 0.0, "at once");
     assert_eq!(
         rig.backend.count(),
         0,
@@ -615,13 +664,19 @@ async fn signed_out_users_get_an_unauthenticated_error_not_a_zero_loop() {
 
 // ----- waitForAuthStability -----
 
-async fn stable(manager: &SessionManager, max_wait: f64, interval: f64) -> bool {
+/// `waitForAuthStability({ maxWaitMs, intervalMs })` on the rig's virtual clock: its
+/// answer, and the virtual ms it took.
+async fn stable(rig: &Rig, max_wait: f64, interval: f64) -> (bool, f64) {
     let options = obj(&[("maxWaitMs", ms(max_wait)), ("intervalMs", ms(interval))]);
-    settle(manager.wait_for_auth_stability(options))
+    let t0 = rig.now();
+    let answer = rig
+        .within(rig.manager.wait_for_auth_stability(options), SLOW)
         .await
+        .expect("bounded by maxWaitMs")
         .unwrap()
         .as_bool()
-        .unwrap()
+        .unwrap();
+    (answer, rig.now() - t0)
 }
 
 #[wasm_bindgen_test]
@@ -632,10 +687,9 @@ async fn a_fresh_page_becomes_stable_by_fetching_its_token() {
         ("storageKeys", Array::of1(&"authToken".into()).into()),
     ]);
     assert!(!rig.manager.is_authenticated());
-    let started = js_sys::Date::now();
-    assert!(stable(&rig.manager, 2_000.0, 500.0).await);
-    assert!(
-        js_sys::Date::now() - started < 400.0,
+    assert_eq!(
+        stable(&rig, 10_000.0, 500.0).await,
+        (true, 0.0),
         "settled without waiting an interval"
     );
     assert!(rig.manager.is_authenticated());
@@ -656,7 +710,7 @@ async fn a_stale_mirror_without_a_session_settles_signed_out() {
     ]);
     rig.provider.set_mode("null");
     rig.provider.set_session_mode("false");
-    assert!(stable(&rig.manager, 2_000.0, 50.0).await);
+    assert_eq!(stable(&rig, 10_000.0, 500.0).await, (true, 0.0));
     assert_eq!(
         storage_get("authToken"),
         None,
@@ -670,15 +724,13 @@ async fn sources_that_never_agree_time_out_with_false() {
     let rig = fresh(&[("checkSession", JsValue::TRUE)]);
     // The provider claims a session but hands out no token.
     rig.provider.set_mode("null");
-    let started = js_sys::Date::now();
-    assert!(!stable(&rig.manager, 300.0, 50.0).await);
-    let took = js_sys::Date::now() - started;
-    assert!((250.0..1_000.0).contains(&took), "took {took} ms");
+    // The spec's wait: every 500 ms, for up to 10 s.
+    assert_eq!(stable(&rig, 10_000.0, 500.0).await, (false, 10_000.0));
+    let polls = rig.provider.session_checks();
+    assert_eq!(polls, 21, "a sample at 0, 0.5 s, …, 10 s");
     // A checkSession that hangs is bounded by maxWaitMs too.
     rig.provider.set_session_mode("hang");
-    let started = js_sys::Date::now();
-    assert!(!stable(&rig.manager, 300.0, 50.0).await);
-    assert!(js_sys::Date::now() - started < 1_000.0);
+    assert_eq!(stable(&rig, 10_000.0, 500.0).await, (false, 10_000.0));
 }
 
 #[wasm_bindgen_test]
@@ -709,11 +761,11 @@ async fn bad_options_reject_with_config() {
     .unwrap_err();
     assert_session_error(&err, "config");
     // Absent options are the documented defaults.
-    assert!(
-        settle(rig.manager.wait_for_auth_stability(JsValue::UNDEFINED))
-            .await
-            .unwrap()
-            .as_bool()
-            .unwrap()
-    );
+    let stable = rig
+        .within(
+            rig.manager.wait_for_auth_stability(JsValue::UNDEFINED),
+            SLOW,
+        )
+        .await;
+    assert_eq!(stable, Ok(Ok(JsValue::TRUE)), "{}", describe(&stable));
 }

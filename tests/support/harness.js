@@ -237,6 +237,29 @@ export class Provider {
 }
 
 /**
+ * A Response whose body reads (its own and its clones', as the library reads a clone) count
+ * as work in progress for the virtual clock's flush: Chrome reads a body in a few tasks of
+ * its own, and the clock must not fire a timer (a request timeout) while one is under way.
+ */
+class TrackedResponse extends Response {
+  clone() {
+    const copy = super.clone();
+    Object.setPrototypeOf(copy, TrackedResponse.prototype);
+    return copy;
+  }
+  async text() {
+    busy += 1;
+    try {
+      return await super.text();
+    } finally {
+      busy -= 1;
+      touch();
+    }
+  }
+  async json() { return JSON.parse(await this.text()); }
+}
+
+/**
  * A fake backend used as the injected fetch. It accepts only the provider's current token
  * (rotation) unless that token was revoked; `mode = 'reject'` refuses everything.
  */
@@ -297,9 +320,9 @@ export class Backend {
     });
     if (this.mode === 'hang') await new Promise((_, reject) => req.signal.addEventListener('abort', () => reject(req.signal.reason)));
     const script = this.scripted.shift();
-    if (script) return new Response(script.body, { status: script.status, headers: { 'content-type': 'application/json', ...script.headers } });
+    if (script) return new TrackedResponse(script.body, { status: script.status, headers: { 'content-type': 'application/json', ...script.headers } });
     const ok = this.mode !== 'reject' && record.auth !== null && record.auth === `Bearer ${this.provider.token}` && !this.revoked.has(this.provider.token);
-    const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    const json = (status, body) => new TrackedResponse(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
     if (!ok) return json(401, { error: 'Token has expired', requires_refresh: true });
     const path = new URL(req.url).pathname;
     if (path === '/auth/verify') {
