@@ -54,6 +54,19 @@ export interface SessionConfig extends TokenProvider {
   fetch?: typeof fetch;
   /** Default `warn`. */
   logLevel?: LogLevel;
+  /**
+   * The clock the manager reads and arms its one timer on. Default `Date.now` and the page's
+   * timers. Tests pass a virtual one; a `now()` that throws or returns a non-number falls
+   * back to `Date.now()`.
+   */
+  clock?: SessionClock;
+}
+
+/** `config.clock`: all three functions are required. */
+export interface SessionClock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
 }
 
 /** Stable error codes: branch on these, never on `message`. */

@@ -54,15 +54,15 @@ const TURN_LIMIT = 100000;
 const isFunction = (v) => typeof v === 'function';
 const absent = (v) => v === undefined || v === null;
 
-function optional(config, field, check, expected) {
+function optional(config, field, check, expected, label = field) {
   let value;
   try {
     value = config[field];
   } catch (error) {
-    throw configError(field, 'could not be read', error);
+    throw configError(label, 'could not be read', error);
   }
   if (absent(value)) return undefined;
-  if (!check(value)) throw configError(field, expected);
+  if (!check(value)) throw configError(label, expected);
   return value;
 }
 
@@ -96,6 +96,16 @@ const pageOrigin = () => {
  * field. The numbers are range-checked by the core (`Policy::millis`): they are returned as
  * they are, in `numbers`.
  */
+/** `config.clock`: `{ now, setTimeout, clearTimeout }`, all three functions, or null. */
+function readClock(config) {
+  const clock = optional(config, 'clock', (v) => typeof v === 'object', 'must be an object');
+  if (!clock) return null;
+  for (const name of ['now', 'setTimeout', 'clearTimeout']) {
+    if (!optional(clock, name, isFunction, 'must be a function', `clock.${name}`)) throw configError(`clock.${name}`, 'must be a function');
+  }
+  return clock;
+}
+
 export function readConfig(config) {
   if (config === null || typeof config !== 'object') throw configError('config', 'must be an object with a getToken function');
   const getToken = fn(config, 'getToken');
@@ -150,7 +160,7 @@ export function readConfig(config) {
     storageKeys: strings(config, 'storageKeys') ?? [],
     creditsUrl: endpoint('credits', '/api/users/credits'),
     verifyUrl: endpoint('verify', '/auth/verify'),
-    clock: optional(config, 'clock', (v) => typeof v === 'object', 'must be an object'),
+    clock: readClock(config),
     level: LEVELS.indexOf(logLevel),
     numbers: [
       num(config, 'refreshIntervalMs'), num(config, 'expiryMarginMs'), num(config, 'tokenTimeoutMs'),
@@ -277,8 +287,7 @@ export class Driver {
     this.unwatchOnline = null;
     this.lifecycle = null;
     this.following = null;
-    const clock = config.clock;
-    this.clock = clock && isFunction(clock.now) && isFunction(clock.setTimeout) && isFunction(clock.clearTimeout) ? clock : null;
+    this.clock = config.clock;
     this.channel = this.openChannel();
     this.follow();
   }

@@ -429,6 +429,12 @@ fn invalid_config_throws_a_config_error_naming_the_field() {
         ("fetch", ms(1.0)),
         ("onSessionExpired", "x".into()),
         ("loginUrl", "javascript:alert(1)".into()),
+        ("clock", "now".into()),
+        // A clock without clearTimeout: the error names `clock.clearTimeout`.
+        (
+            "clock",
+            obj(&[("now", get.clone().into()), ("setTimeout", get.clone().into())]),
+        ),
     ];
     for (field, value) in cases {
         let cfg = obj(&[("getToken", get.clone().into()), (field, value)]);
