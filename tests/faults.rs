@@ -5,8 +5,8 @@
 //! listeners and providers, and `stop`/`free`/`signOut` in the middle of a call. The tests
 //! that break `console` (R1 and the hostile-globals row) are in tests/faults_trap.rs.
 //!
-//! Every scenario asserts four things: every promise settles (bounded by `settle_within`,
-//! never hung on), nothing is silently dropped (each call has its expected status or
+//! Every scenario asserts four things: every promise settles (bounded by `within`, in
+//! virtual milliseconds on the rig's clock, never hung on), nothing is silently dropped (each call has its expected status or
 //! SessionError code), no token leaks, and provider and server calls are counted and
 //! bounded. Every test also ends with `assert_no_trap()`: the page-wide detector in
 //! harness.js records any `RuntimeError: unreachable` or "recursive use of an object", and
@@ -17,9 +17,11 @@
 //! Managers are stopped (or freed) before asserting, so a failing test leaves no timer
 //! running into the next one. Tables collect every mismatch and report them together.
 //!
-//! The whole file runs for 20-30 s when everything passes (longer when calls hang, each
-//! up to its bound), more than wasm-bindgen-test-runner's default 20 s budget for a file:
-//! run it with `WASM_BINDGEN_TEST_TIMEOUT=300`.
+//! Rigs run on a virtual clock (tests/support/harness.js): timeouts, backoff windows,
+//! credit retries and recovery cooldowns are the real defaults and cost no real time, and
+//! the counts they produce are exact. Real time is used only where the browser's own timer
+//! is under test (`AbortSignal.timeout`). Run with `WASM_BINDGEN_TEST_TIMEOUT=300` all the
+//! same: a call that hangs waits out its real bound.
 #![cfg(target_arch = "wasm32")]
 
 mod support;
@@ -65,19 +67,21 @@ async fn every_call_settles_without(global: &str) -> Failures {
         "/api/abortable".into(),
         obj(&[("signal", controller.signal().into())]),
     );
-    sleep(30).await;
+    rig.clock().flush().await; // the request reaches the backend and is held
     controller.abort();
-    let aborted = settle_within(pending, SOON).await;
+    let aborted = rig.within(pending, SOON).await;
     let _ = release.call0(&JsValue::NULL);
     // updateCredits.
-    let credits = settle_within(rig.manager.update_credits(JsValue::UNDEFINED), SLOW).await;
+    let credits = rig
+        .within(rig.manager.update_credits(JsValue::UNDEFINED), SOON)
+        .await;
 
     undo(&undo_global);
     rig.manager.stop();
     failures.check("GET", &plain, Want::Status(200));
     failures.check("401 then retry", &retried, Want::Status(200));
-    failures.expect(forced_by_retry <= 1, || {
-        format!("401 then retry: {forced_by_retry} forced refreshes")
+    failures.expect(forced_by_retry == 1, || {
+        format!("401 then retry: {forced_by_retry} forced refreshes, want 1")
     });
     let caller_reason = field(&controller.signal(), "reason");
     match &aborted {
@@ -117,7 +121,7 @@ async fn r2_without_broadcast_channel_the_manager_works() {
         Ok(rig) => {
             rig.manager.start().unwrap();
             let fetched = rig.get_within("/api/x", SOON).await;
-            let signed_out = settle_within(rig.manager.sign_out(), SOON).await;
+            let signed_out = rig.within(rig.manager.sign_out(), SOON).await;
             (true, fetched, signed_out, rig.manager.is_authenticated())
         }
         Err(_) => (false, Err(()), Err(()), false),
@@ -142,43 +146,75 @@ async fn r2_without_broadcast_channel_the_manager_works() {
 // R3. Tokens that never outlive the margin: no refresh storm.
 // =====================================================================================
 
-/// Starts a rig whose tokens live `lifetime` (whole-second claims), counts for 1.5 s, and
-/// checks the counts: at most one plain+forced pair at start and one more after the first
-/// backoff window, and exactly one warning naming the lifetime and expiryMarginMs.
+/// The rounds of provider calls a rig whose tokens can never be sent has made by these
+/// virtual times, whatever the jitter. Each round asks twice (plain, then forced) and opens
+/// a failure window of 1 s · 2ⁿ⁻¹, jittered into [d/2, d]. The first retry waits for the
+/// 1 s minimum gap between calls, so round 2 starts at exactly 1 s and round k + 1 between
+/// 2ᵏ⁻¹ and 2ᵏ − 1 s: at 1.5 s, 3.5 s, 7.5 s, 15.5 s and 31.5 s the count is exact.
+const STORM_HORIZONS: [(f64, u32); 6] = [
+    (0.0, 1),
+    (1_500.0, 2),
+    (3_500.0, 3),
+    (7_500.0, 4),
+    (15_500.0, 5),
+    (31_500.0, 6),
+];
+
+/// Starts a rig whose tokens live `lifetime` (whole-second claims) and never outlive the
+/// margin, and checks the counts: two provider calls per round at each horizon of
+/// [`STORM_HORIZONS`], a number of rounds over 10 minutes the backoff allows, and exactly
+/// one warning naming the lifetime and expiryMarginMs.
 async fn assert_no_storm(label: &str, lifetime: f64, extra: &[(&str, JsValue)]) {
     watch_traps();
     let mark = log_mark();
     let provider = Provider::new(lifetime);
     provider.set_whole_seconds(true);
     let rig = Rig::with(provider, extra);
+    let t0 = rig.now();
     rig.manager.start().unwrap();
-    sleep(1_500).await;
-    let (calls, forced, refreshed) = (
-        rig.calls(),
-        rig.provider.forced(),
-        rig.events.count("tokenRefreshed"),
-    );
+    let mut failures = Failures::default();
+    let mut table = vec![];
+    for (at, rounds) in STORM_HORIZONS {
+        rig.advance(t0 + at - rig.now()).await;
+        let (calls, forced, refreshed) = (
+            rig.calls(),
+            rig.provider.forced(),
+            rig.events.count("tokenRefreshed"),
+        );
+        table.push(format!(
+            "{at} ms: calls {calls}, forced {forced}, tokenRefreshed {refreshed}"
+        ));
+        failures.expect((calls, forced) == (2 * rounds, rounds), || {
+            format!(
+                "at {at} ms: {calls} calls, {forced} forced; want {rounds} rounds of a plain \
+                 and a forced call"
+            )
+        });
+        // A new token from every forced call, and from the plain one in the first round and
+        // whenever the provider's cache ran out during the (jittered) window before.
+        failures.expect((rounds + 1..=2 * rounds).contains(&refreshed), || {
+            format!(
+                "at {at} ms: {refreshed} tokenRefreshed, want {} to {}",
+                rounds + 1,
+                2 * rounds
+            )
+        });
+    }
+    // Over 10 minutes: after round 6 (by 63 s) the windows are capped at the refresh
+    // interval (50 s, jittered into [25 s, 50 s]): 10 to 22 more rounds.
+    rig.advance(t0 + 600_000.0 - rig.now()).await;
+    let calls = rig.calls();
+    table.push(format!("600000 ms: calls {calls}"));
+    failures.expect((32..=56).contains(&calls), || {
+        format!("{calls} provider calls in 10 minutes, want 16 to 28 rounds of 2")
+    });
     rig.manager.stop();
-    sleep(50).await;
+    failures.expect(rig.clock().pending() == 0, || "a timer after stop()".into());
     let lifetime_text = format!("{}", lifetime as u64);
     let warned = logged_since(mark, "warn", &[&lifetime_text, "expiryMarginMs"]);
-    let counts = format!(
-        "{label}: provider calls {calls}, forced {forced}, tokenRefreshed {refreshed}, \
-         warnings naming {lifetime_text} and expiryMarginMs {warned} (in 1.5 s)"
-    );
-    let mut failures = Failures::default();
-    failures.expect(calls <= 4, || {
-        format!("refresh storm: {calls} provider calls, want <= 4")
-    });
-    failures.expect(forced <= 2, || {
-        format!("forced refresh storm: {forced}, want <= 2")
-    });
-    failures.expect(refreshed <= 4, || {
-        format!("tokenRefreshed storm: {refreshed}, want <= 4")
-    });
     failures.expect(warned == 1, || format!("{warned} warnings, want exactly 1"));
     failures.leaks(label, &rig.events);
-    failures.finish(&counts);
+    failures.finish(&format!("{label}: {}", table.join("; ")));
 }
 
 #[wasm_bindgen_test]
@@ -205,7 +241,7 @@ async fn r3c_requests_during_the_backoff_add_at_most_two_provider_calls() {
     let rig = Rig::with(provider, &[]);
     rig.manager.start().unwrap();
     let mut failures = Failures::default();
-    // 10 requests spread over the same 1.5 s.
+    // 10 requests spread over 1.5 s, one every 150 ms.
     for i in 0..10 {
         let outcome = rig.get_within("/api/x", SOON).await;
         failures.check(
@@ -213,12 +249,11 @@ async fn r3c_requests_during_the_backoff_add_at_most_two_provider_calls() {
             &outcome,
             Want::Code("refresh_failed"),
         );
-        sleep(150).await;
+        rig.advance(150.0).await;
     }
     let (calls, forced) = (rig.calls(), rig.provider.forced());
     let reasons = rig.provider.reasons();
-    // Calls a request started (not the schedule): reason 'expiring' (or 'initial' beyond
-    // the schedule's own first pair).
+    // Calls a request started (not the schedule): reason 'expiring'.
     let by_requests = reasons.matches(":expiring").count();
     rig.manager.stop();
     let sent = rig.backend.count();
@@ -226,13 +261,18 @@ async fn r3c_requests_during_the_backoff_add_at_most_two_provider_calls() {
         format!("{sent} requests sent with an unusable token")
     });
     let counts = format!(
-        "provider calls {calls} (forced {forced}), {by_requests} started by the 10 requests"
+        "provider calls {calls} (forced {forced}), {by_requests} started by the 10 requests: \
+         {reasons}"
     );
-    failures.expect(by_requests <= 2, || {
-        format!("requests added too many calls: {counts}")
+    // Two rounds of a plain and a forced call: the first at start, the second when the
+    // first failure window (jittered into [0.5 s, 1 s]) has closed. That second round is
+    // the schedule's (at 1 s) or, when the window closed before 900 ms, the next request's:
+    // requests add at most that one round, never more.
+    failures.expect(calls == 4 && forced == 2, || {
+        format!("want 4 provider calls, 2 forced: {counts}")
     });
-    failures.expect(calls <= 6, || {
-        format!("schedule + requests storm: {counts}")
+    failures.expect(by_requests == 0 || by_requests == 2, || {
+        format!("requests added calls outside the second round: {counts}")
     });
     failures.leaks("rig", &rig.events);
     failures.finish(&counts);
@@ -255,7 +295,7 @@ async fn r4_a_backend_refusing_every_token_costs_one_session_expired() {
     for i in 0..20 {
         let poll = rig.get_within("/api/poll", SOON).await;
         failures.check(&format!("poll {i}"), &poll, Want::Status(401));
-        sleep(50).await;
+        rig.advance(50.0).await;
     }
     let phase1 = (
         rig.events.count("sessionExpired"),
@@ -273,7 +313,7 @@ async fn r4_a_backend_refusing_every_token_costs_one_session_expired() {
     for i in 0..5 {
         let poll = rig.get_within("/api/poll", SOON).await;
         failures.check(&format!("poll {i} after sign-in"), &poll, Want::Status(401));
-        sleep(50).await;
+        rig.advance(50.0).await;
     }
     let phase2 = (rig.events.count("sessionExpired"), expired.count());
     rig.manager.stop();
@@ -314,18 +354,19 @@ async fn r4_a_backend_refusing_every_token_costs_one_session_expired() {
 // =====================================================================================
 
 /// Calls `fetchWithAuth(url)` with a controller's signal, aborts it with 'my-reason' after
-/// 30 ms, and checks the call rejects with exactly that reason. Returns the requests sent for
-/// the call (the first try included).
+/// 30 ms, and checks the call rejects with exactly that reason, by the time a refresh
+/// under way (100 ms) has landed. Returns the requests sent for the call (the first try
+/// included) after 150 ms more.
 async fn abort_with_my_reason(rig: &Rig, url: &str, when: &str, failures: &mut Failures) -> u32 {
     let controller = web_sys::AbortController::new().unwrap();
     let before = rig.backend.count();
     let pending = rig
         .manager
         .fetch_with_auth(url.into(), obj(&[("signal", controller.signal().into())]));
-    sleep(30).await;
+    rig.advance(30.0).await;
     abort_with(&controller, &"my-reason".into());
-    let aborted = settle_within(pending, SOON).await;
-    sleep(150).await;
+    let aborted = rig.within(pending, 70).await;
+    rig.advance(150.0).await;
     match &aborted {
         Ok(Err(e)) if same(e, &JsValue::from_str("my-reason")) => {}
         other => failures.0.push(format!(
@@ -344,10 +385,15 @@ async fn s1_the_callers_abort_reason_is_passed_through_unchanged() {
     rig.backend.set_mode("hang");
     let signal = timeout_signal(50);
     let before = rig.backend.count();
-    let timed_out = rig
-        .fetch_within("/api/slow", &obj(&[("signal", signal.clone())]), SOON)
-        .await;
-    sleep(150).await;
+    // Real time: AbortSignal.timeout is the browser's own timer (the rig's virtual clock
+    // stands still meanwhile, so the library's 30 s request timeout cannot fire).
+    let timed_out = settle_within(
+        rig.manager
+            .fetch_with_auth("/api/slow".into(), obj(&[("signal", signal.clone())])),
+        2_000,
+    )
+    .await;
+    rig.clock().flush().await; // a retry, if one were sent, would go out now
     let sent = rig.backend.count() - before;
     let reason = field(&signal, "reason");
     match &timed_out {
@@ -460,7 +506,7 @@ async fn s3_a_freed_manager_rejects_with_freed_and_never_traps() {
                 describe_value(&value)
             )),
             Ok(value) => {
-                let outcome = settle_within(value.into(), SOON).await;
+                let outcome = js.within(value.into(), SOON).await;
                 failures.check(&format!("{name}()"), &outcome, Want::Code("freed"));
             }
         }
@@ -508,7 +554,9 @@ async fn s3_a_freed_manager_rejects_with_freed_and_never_traps() {
             .0
             .push(format!("tokenExpiresAt threw {}", describe_value(&e))),
     }
-    sleep(100).await;
+    let timers = js.clock.as_ref().map_or(0, |c| c.pending());
+    failures.expect(timers == 0, || format!("{timers} timers armed after free"));
+    js.advance(600_000.0).await;
     failures.expect(js.calls() == calls && js.backend.count() == server, || {
         format!(
             "calls after free: provider {}, server {}",
@@ -529,13 +577,7 @@ async fn s4_recovered_names_the_probes_credits_verify_and_check_session() {
         ("checkSession", r#"["checkSession"]"#),
     ] {
         storage_remove(LAST_ATTEMPT);
-        let rig = Rig::new(
-            60_000.0,
-            &[
-                ("checkSession", JsValue::TRUE),
-                ("recoveryCooldownMs", ms(1.0)),
-            ],
-        );
+        let rig = Rig::new(60_000.0, &[("checkSession", JsValue::TRUE)]);
         let warm = rig.get_within("/api/warm", SOON).await;
         failures.check(&format!("{broken}: warm-up"), &warm, Want::Status(200));
         match broken {
@@ -543,7 +585,7 @@ async fn s4_recovered_names_the_probes_credits_verify_and_check_session() {
             "verify" => rig.backend.set_verify_refusals(1),
             _ => rig.provider.set_session_mode("false"),
         }
-        let outcome = settle_within(recovery_check(&rig.manager, "s4"), SLOW).await;
+        let outcome = rig.within(recovery_check(&rig.manager, "s4"), SOON).await;
         failures.check(broken, &outcome, Want::Recovery("recovered"));
         let want = format!(r#"{{"trigger":"s4","unhealthy":{names}}}"#);
         let got = rig.events.last("recovered");
@@ -563,25 +605,32 @@ async fn s4_recovered_names_the_probes_credits_verify_and_check_session() {
 async fn m_every_provider_answer_ends_in_a_status_or_a_typed_error() {
     watch_traps();
     let mut failures = Failures::default();
-    for (mode, want) in [
-        ("ok", Want::Status(200)),
-        ("null", Want::Code("unauthenticated")),
-        ("throw", Want::Code("refresh_failed")),
-        ("reject", Want::Code("refresh_failed")),
-        ("hang", Want::Code("timeout")),
-        ("number", Want::Code("refresh_failed")),
-        ("empty", Want::Code("refresh_failed")),
-        ("newline", Want::Code("refresh_failed")),
-        ("object", Want::Code("refresh_failed")),
-        ("thenable", Want::Code("refresh_failed")),
+    // (mode, outcome, provider calls, virtual ms until it settled): only a hanging
+    // provider costs time, exactly the default tokenTimeoutMs.
+    for (mode, want, calls, took) in [
+        ("ok", Want::Status(200), 1, 0.0),
+        ("null", Want::Code("unauthenticated"), 1, 0.0),
+        ("throw", Want::Code("refresh_failed"), 1, 0.0),
+        ("reject", Want::Code("refresh_failed"), 1, 0.0),
+        ("hang", Want::Code("timeout"), 1, 10_000.0),
+        ("number", Want::Code("refresh_failed"), 1, 0.0),
+        ("empty", Want::Code("refresh_failed"), 1, 0.0),
+        ("newline", Want::Code("refresh_failed"), 1, 0.0),
+        ("object", Want::Code("refresh_failed"), 1, 0.0),
+        ("thenable", Want::Code("refresh_failed"), 1, 0.0),
     ] {
-        let rig = Rig::new(60_000.0, &[("tokenTimeoutMs", ms(100.0))]);
+        let rig = Rig::new(60_000.0, &[]);
         rig.provider.set_mode(mode);
-        let outcome = rig.get_within("/api/me", SOON).await;
+        let t0 = rig.now();
+        let outcome = rig.get_within("/api/me", SLOW).await;
+        let elapsed = rig.now() - t0;
         failures.check(mode, &outcome, want);
-        failures.expect(rig.calls() <= 2, || {
+        failures.expect(elapsed == took, || {
+            format!("{mode}: settled after {elapsed} ms, want {took}")
+        });
+        failures.expect(rig.calls() == calls, || {
             format!(
-                "{mode}: {} provider calls ({})",
+                "{mode}: {} provider calls ({}), want {calls}",
                 rig.calls(),
                 rig.provider.reasons()
             )
@@ -635,7 +684,9 @@ async fn m_network_faults_are_typed_and_bounded() {
         rig.backend.script(500, "{}", &JsValue::UNDEFINED);
     }
     let before = rig.backend.count();
-    let credits = settle_within(rig.manager.update_credits(credits_options()), SLOW).await;
+    let credits = rig
+        .within(rig.manager.update_credits(credits_options()), SLOW)
+        .await;
     failures.check("updateCredits on 500s", &credits, Want::Code("server"));
     failures.expect(rig.backend.count() - before == 3, || {
         format!(
@@ -650,7 +701,9 @@ async fn m_network_faults_are_typed_and_bounded() {
     failures.check("429 from fetchWithAuth", &outcome, Want::Status(429));
     rig.backend.script(429, "{}", &JsValue::UNDEFINED);
     let before = rig.backend.count();
-    let credits = settle_within(rig.manager.update_credits(credits_options()), SLOW).await;
+    let credits = rig
+        .within(rig.manager.update_credits(credits_options()), SLOW)
+        .await;
     failures.check("updateCredits after a 429", &credits, Want::Number(100.0));
     failures.expect(rig.backend.count() - before == 2, || {
         format!(
@@ -658,11 +711,14 @@ async fn m_network_faults_are_typed_and_bounded() {
             rig.backend.count() - before
         )
     });
-    // 429 with Retry-After: 1 waits at least that long.
+    // 429 with Retry-After: 1 waits exactly that long (the first backoff delay, jittered
+    // into [0.5 s, 1 s], is not longer).
     rig.backend
         .script(429, "{}", &obj(&[("Retry-After", "1".into())]));
     let before = rig.backend.count();
-    let credits = settle_within(rig.manager.update_credits(credits_options()), SLOW).await;
+    let credits = rig
+        .within(rig.manager.update_credits(credits_options()), SLOW)
+        .await;
     failures.check(
         "updateCredits after 429 Retry-After: 1",
         &credits,
@@ -672,20 +728,25 @@ async fn m_network_faults_are_typed_and_bounded() {
     failures.expect(sent == 2, || format!("429 Retry-After: {sent} requests"));
     if sent == 2 {
         let gap = rig.backend.gap(-2, -1);
-        failures.expect(gap >= 950.0, || {
-            format!("retried {gap} ms after Retry-After: 1")
+        failures.expect(gap == 1_000.0, || {
+            format!("retried {gap} ms after Retry-After: 1, want 1000")
         });
     }
     rig.manager.stop();
 
-    // A hanging request, bounded by requestTimeoutMs.
-    let slow = Rig::new(60_000.0, &[("requestTimeoutMs", ms(100.0))]);
+    // A hanging request, bounded by requestTimeoutMs (the default 30 s, to the ms).
+    let slow = Rig::new(60_000.0, &[]);
     let warm = slow.get_within("/api/warm", SOON).await;
     failures.check("warm-up (timeout rig)", &warm, Want::Status(200));
     slow.backend.set_mode("hang");
     let before = slow.backend.count();
-    let hung = slow.get_within("/api/slow", SOON).await;
+    let t0 = slow.now();
+    let hung = slow.get_within("/api/slow", SLOW).await;
+    let took = slow.now() - t0;
     failures.check("hanging request", &hung, Want::Code("timeout"));
+    failures.expect(took == 30_000.0, || {
+        format!("hanging request: settled after {took} ms, want 30000")
+    });
     failures.expect(slow.backend.count() - before == 1, || {
         format!(
             "hanging request: {} requests",
@@ -732,7 +793,10 @@ async fn m_odd_401_bodies_cause_one_refresh_and_one_retry() {
 async fn m_clock_skew_of_ten_minutes_either_way() {
     watch_traps();
     let mut failures = Failures::default();
-    for skew in [600_000.0, -600_000.0] {
+    // Issuer ahead: its iat lies in the page's future, which lowers the offset at once (one
+    // call). Issuer behind: the first token looks expired, and only a forced one teaches
+    // the offset (two calls).
+    for (skew, calls) in [(600_000.0, 1), (-600_000.0, 2)] {
         let provider = Provider::new(60_000.0);
         provider.set_skew_ms(skew);
         let rig = Rig::with(provider, &[]);
@@ -744,9 +808,9 @@ async fn m_clock_skew_of_ten_minutes_either_way() {
                 Want::Status(200),
             );
         }
-        failures.expect(rig.calls() <= 3, || {
+        failures.expect(rig.calls() == calls, || {
             format!(
-                "skew {skew}: {} provider calls ({})",
+                "skew {skew}: {} provider calls ({}), want {calls}",
                 rig.calls(),
                 rig.provider.reasons()
             )
@@ -765,21 +829,27 @@ async fn m_laptop_sleep_refreshes_once_on_wake() {
     let mut failures = Failures::default();
     let rig = Rig::new(60_000.0, &[]);
     rig.manager.start().unwrap();
-    sleep(50).await;
+    rig.advance(50.0).await;
     let before = rig.get_within("/api/before", SOON).await;
     failures.check("before sleep", &before, Want::Status(200));
     let old_token = rig.provider.token();
     let (plain, forced) = (rig.provider.plain(), rig.provider.forced());
-    // Ten minutes pass in one step (the laptop lid was closed), then the page wakes.
-    let undo_clock = shift_clock(600_000.0);
+    // Ten minutes pass in one step with no timer firing (the laptop lid was closed), then
+    // the page wakes.
+    rig.clock().skip(600_000.0);
     wake("visibilitychange");
-    sleep(50).await;
+    rig.clock().flush().await;
     wake("pageshow");
-    sleep(50).await;
+    rig.clock().flush().await;
     let (woke_plain, woke_forced) = (rig.provider.plain() - plain, rig.provider.forced() - forced);
     let after = rig.get_within("/api/after", SOON).await;
     let (auth, current) = (rig.backend.auth(-1), bearer(&rig.provider));
-    undo(&undo_clock);
+    // The overdue timer gave way to one at the new token's exp - margin.
+    let due = rig.clock().next_due();
+    let want_due = rig.now() + 50_000.0;
+    failures.expect(due == Some(want_due), || {
+        format!("after wake the timer is due at {due:?}, want {want_due}")
+    });
     rig.manager.stop();
     failures.expect(woke_plain == 1 && woke_forced == 0, || {
         format!("on wake: {woke_plain} plain and {woke_forced} forced refreshes, want 1 and 0")
@@ -833,17 +903,26 @@ async fn m_broken_storage_degrades_to_memory_and_everything_settles() {
             ],
         );
         let undo_storage = (scenario != "garbage").then(|| hostile(scenario));
-        let stability = obj(&[("maxWaitMs", ms(1_000.0)), ("intervalMs", ms(50.0))]);
-        let fetched = rig.get_within("/api/me", SOON).await;
-        let stable = settle_within(rig.manager.wait_for_auth_stability(stability), SLOW).await;
-        let checked = settle_within(recovery_check(&rig.manager, "storage"), SLOW).await;
-        // updateCredits waits for auth stability first (up to 10 s); it gets a long bound
-        // here so a stall is told apart from a hang.
-        let started = js_sys::Date::now();
-        let credits = settle_within(rig.manager.update_credits(credits_options()), 12_000).await;
-        let credits_took = js_sys::Date::now() - started;
-        let refreshed = settle_within(rig.manager.refresh_token(), SOON).await;
-        let signed_out = settle_within(rig.manager.sign_out(), SOON).await;
+        let t0 = rig.now();
+        // Each step gets a bound long enough to tell a stall (waiting for auth sources that
+        // cannot agree: up to maxWaitMs, 10 s) from a hang; none may take any time at all.
+        let fetched = rig.get_within("/api/me", SLOW).await;
+        let stable = rig
+            .within(
+                rig.manager.wait_for_auth_stability(JsValue::UNDEFINED),
+                SLOW,
+            )
+            .await;
+        let checked = rig
+            .within(recovery_check(&rig.manager, "storage"), SLOW)
+            .await;
+        // updateCredits waits for auth stability first.
+        let credits = rig
+            .within(rig.manager.update_credits(credits_options()), SLOW)
+            .await;
+        let refreshed = rig.within(rig.manager.refresh_token(), SLOW).await;
+        let signed_out = rig.within(rig.manager.sign_out(), SLOW).await;
+        let took = rig.now() - t0;
         if let Some(f) = &undo_storage {
             undo(f);
         }
@@ -856,10 +935,10 @@ async fn m_broken_storage_degrades_to_memory_and_everything_settles() {
             ("refreshToken", refreshed, Want::Text),
             ("signOut", signed_out, Want::Resolves),
         ];
-        failures.expect(credits_took < f64::from(SLOW), || {
+        failures.expect(took == 0.0, || {
             format!(
-                "{scenario}: updateCredits took {credits_took} ms (bound {SLOW} ms): it waited \
-                 for auth sources that cannot agree"
+                "{scenario}: the sequence took {took} ms: it waited for auth sources that \
+                 cannot agree"
             )
         });
         for (name, outcome, want) in &steps {
@@ -871,20 +950,26 @@ async fn m_broken_storage_degrades_to_memory_and_everything_settles() {
                 format!("{scenario}: a token was left in {key} after signOut")
             });
         }
-        failures.expect(rig.calls() <= 4, || {
-            format!(
-                "{scenario}: {} provider calls ({})",
-                rig.calls(),
-                rig.provider.reasons()
-            )
-        });
+        // The first token, and refreshToken's.
+        failures.expect(
+            rig.provider.reasons() == "plain:initial,forced:manual",
+            || {
+                format!(
+                    "{scenario}: {} provider calls ({}), want plain:initial,forced:manual",
+                    rig.calls(),
+                    rig.provider.reasons()
+                )
+            },
+        );
         failures.leaks(scenario, &rig.events);
     }
     // One check with working storage, so the in-memory cooldown stamp does not outlive
     // this test.
     storage_remove(LAST_ATTEMPT);
     let rig = Rig::new(60_000.0, &[("recoveryCooldownMs", ms(1.0))]);
-    let _ = settle_within(recovery_check(&rig.manager, "reset"), SLOW).await;
+    let _ = rig
+        .within(recovery_check(&rig.manager, "reset"), SLOW)
+        .await;
     for key in keys {
         storage_remove(key);
     }
@@ -899,15 +984,7 @@ async fn m_listeners_that_call_back_into_the_manager() {
     for action in ["fetchWithAuth", "refreshToken", "stop", "start", "signOut"] {
         storage_remove(LAST_ATTEMPT);
         let reentry = Reentry::new(action);
-        let rig = Rig::new(
-            60_000.0,
-            &[
-                ("recoveryCooldownMs", ms(1.0)),
-                ("credits", credit_retries(1.0)),
-                ("tokenTimeoutMs", ms(500.0)),
-                ("requestTimeoutMs", ms(1_000.0)),
-            ],
-        );
+        let rig = Rig::new(60_000.0, &[("credits", credit_retries(1.0))]);
         for name in ALL_EVENTS {
             rig.manager.on(name, reentry.listener(name)).unwrap();
         }
@@ -920,7 +997,7 @@ async fn m_listeners_that_call_back_into_the_manager() {
             .call_within("triggerSessionRecoveryCheck", &["reentry".into()], SLOW)
             .await;
         // updateCredits first waits for auth stability (up to 10 s by the spec).
-        let credits = js.call_within("updateCredits", &[], 12_000).await;
+        let credits = js.call_within("updateCredits", &[], SLOW).await;
         js.provider.set_mode("reject");
         let failed = js.call_within("refreshToken", &[], SLOW).await;
         js.provider.set_mode("ok");
@@ -928,9 +1005,9 @@ async fn m_listeners_that_call_back_into_the_manager() {
         let refused = js.get_within("/api/b", SLOW).await;
         js.backend.set_mode("normal");
         let signed_out = js.call_within("signOut", &[], SLOW).await;
-        let listeners = settle_within(reentry.all(), SLOW).await;
+        let listeners = js.within(reentry.all(), SLOW).await;
         let _ = js.attempt("stop", &[]);
-        sleep(100).await;
+        js.advance(f64::from(SLOW)).await; // whatever the listeners started runs out
         let fired = reentry.fired_text();
         js.free();
         for (step, outcome) in [
@@ -969,20 +1046,17 @@ async fn m_a_get_token_that_calls_back_into_the_manager_settles() {
     for action in ["fetchWithAuth", "refreshToken"] {
         let provider = Provider::new(60_000.0);
         let reentrant = ReentrantToken::new(&provider, action);
-        let rig = Rig::with(
-            provider,
-            &[
-                ("getToken", reentrant.get_token()),
-                ("tokenTimeoutMs", ms(200.0)),
-            ],
-        );
+        let rig = Rig::with(provider, &[("getToken", reentrant.get_token())]);
         let js = rig.into_js();
         reentrant.set_manager(&js.manager);
-        let outer = js.get_within("/api/outer", SOON).await;
-        let inner = settle_within(Promise::resolve(&reentrant.inner()), SOON).await;
-        // A refresh that timed out may close the provider for a backoff window (at most
+        let t0 = js.now();
+        // The manager waits on itself until the default tokenTimeoutMs (10 s) breaks it.
+        let outer = js.get_within("/api/outer", SLOW).await;
+        let took = js.now() - t0;
+        let inner = js.within(Promise::resolve(&reentrant.inner()), SOON).await;
+        // The refresh that timed out closes the provider for a backoff window (at most
         // 1 s after a first failure); after it, the manager works again.
-        sleep(1_200).await;
+        js.advance(1_000.0).await;
         let after = js.get_within("/api/after", SOON).await;
         js.free();
         failures.expect(reentrant.entered() == 1, || {
@@ -1006,13 +1080,21 @@ async fn m_a_get_token_that_calls_back_into_the_manager_settles() {
             &after,
             Want::Status(200),
         );
-        failures.expect(js.calls() <= 4, || {
-            format!(
-                "{action}: {} provider calls ({})",
-                js.calls(),
-                js.provider.reasons()
-            )
+        failures.expect(took == 10_000.0, || {
+            format!("{action}: the outer call settled after {took} ms, want 10000")
         });
+        // The outer call's (the inner call joined it, single flight), and the next
+        // request's.
+        failures.expect(
+            js.provider.reasons() == "plain:initial,plain:initial",
+            || {
+                format!(
+                    "{action}: {} provider calls ({}), want plain:initial twice",
+                    js.calls(),
+                    js.provider.reasons()
+                )
+            },
+        );
         failures.expect(js.events.leaks() == 0, || {
             format!("{action}: token in an event")
         });
@@ -1021,8 +1103,8 @@ async fn m_a_get_token_that_calls_back_into_the_manager_settles() {
 }
 
 /// Runs `action` ('stop', 'free' or 'signOut') on a JS-held manager while `pending` waits,
-/// then checks that it settles and that nothing more is sent. `setup_sent` is the number of
-/// requests the scenario must have sent by then.
+/// then checks that it settles and that nothing more is sent after it, but for the one
+/// request a `stop()` lets through (the caller was already waiting for it).
 async fn interrupt(
     js: &JsRig,
     action: &str,
@@ -1032,7 +1114,8 @@ async fn interrupt(
     failures: &mut Failures,
 ) {
     let (calls, server) = (js.calls(), js.backend.count());
-    // stop() cancels timers and listeners, not a request a caller is already waiting for.
+    // stop() cancels timers and listeners, not a request a caller is already waiting for:
+    // that one request is sent once the provider answers.
     let allowed = u32::from(action == "stop" && release.is_none());
     if let Err(e) = js.attempt(action, &[]) {
         failures
@@ -1040,11 +1123,12 @@ async fn interrupt(
             .push(format!("{label}: {action}() threw {}", describe_value(&e)));
     }
     if let Some(release) = release {
-        sleep(100).await;
+        js.advance(100.0).await;
         let _ = release.call0(&JsValue::NULL);
     }
-    let outcome = settle_within(Promise::resolve(&pending), SOON).await;
-    sleep(300).await;
+    // Bounded by what is left of the provider's 200 ms answer (stop() lets it land).
+    let outcome = js.within(Promise::resolve(&pending), 1_000).await;
+    js.advance(f64::from(SLOW)).await; // anything still scheduled would run now
     failures.check(
         &format!("{label}: the pending fetchWithAuth"),
         &outcome,
@@ -1054,8 +1138,8 @@ async fn interrupt(
     failures.expect(new_calls == 0, || {
         format!("{label}: {new_calls} provider calls after {action}()")
     });
-    failures.expect(new_requests <= allowed, || {
-        format!("{label}: {new_requests} requests sent after {action}(), want at most {allowed}")
+    failures.expect(new_requests == allowed, || {
+        format!("{label}: {new_requests} requests sent after {action}(), want {allowed}")
     });
     if action != "free" {
         js.free();
@@ -1071,7 +1155,7 @@ async fn m_stop_free_and_sign_out_during_a_refresh() {
         rig.provider.set_delay_ms(200.0);
         let js = rig.into_js();
         let pending = js.attempt("fetchWithAuth", &["/api/x".into()]);
-        sleep(50).await;
+        js.advance(50.0).await; // the provider is answering
         let label = format!("{action} during the first refresh");
         match pending {
             Ok(pending) => interrupt(&js, action, pending, &label, None, &mut failures).await,
@@ -1097,9 +1181,9 @@ async fn m_stop_free_and_sign_out_during_a_retry() {
         rig.provider.set_delay_ms(100.0);
         let js = rig.into_js();
         let pending = js.attempt("fetchWithAuth", &["/api/retry".into()]);
-        sleep(30).await; // the first try got its 401; the forced refresh runs
+        js.advance(30.0).await; // the first try got its 401; the forced refresh runs
         let release = js.backend.hold_next(); // so the retry is held at the backend
-        sleep(120).await;
+        js.advance(120.0).await; // the refresh lands, the retry goes out
         let label = format!("{action} during the retry");
         failures.expect(js.backend.count() == 3, || {
             format!(

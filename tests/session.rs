@@ -44,6 +44,31 @@ async fn scheduled_refresh_runs_every_interval_until_stopped() {
 }
 
 #[wasm_bindgen_test]
+async fn without_a_clock_the_schedule_runs_on_the_browsers_own_timer() {
+    // The one suite test on the real clock (no `config.clock`): the browser's setTimeout
+    // is what is under test, so it waits real time, and its counts are ranges (timers in
+    // a busy headless browser fire late, never early).
+    let rig = Rig::real(60_000.0, &[("refreshIntervalMs", ms(200.0))]);
+    rig.manager.start().unwrap();
+    // Real time: the browser's timer is under test.
+    sleep(50).await;
+    assert_eq!(rig.provider.reasons(), "plain:initial");
+    // Real time: two intervals of the browser's timer.
+    sleep(500).await;
+    let scheduled = rig.provider.reasons().matches("plain:scheduled").count();
+    assert!(
+        (1..=2).contains(&scheduled),
+        "want 1 or 2 scheduled refreshes in 500 ms at 200 ms: {}",
+        rig.provider.reasons()
+    );
+    rig.manager.stop();
+    let calls = rig.calls();
+    // Real time: the browser's timer must not fire after stop().
+    sleep(450).await;
+    assert_eq!(rig.calls(), calls, "stop() cleared the browser's timer");
+}
+
+#[wasm_bindgen_test]
 async fn refresh_comes_early_when_exp_demands_it() {
     // A 60 s token with a 10 s margin must be refreshed at exactly 50 s, long before a
     // 5 min interval.
@@ -433,7 +458,10 @@ fn invalid_config_throws_a_config_error_naming_the_field() {
         // A clock without clearTimeout: the error names `clock.clearTimeout`.
         (
             "clock",
-            obj(&[("now", get.clone().into()), ("setTimeout", get.clone().into())]),
+            obj(&[
+                ("now", get.clone().into()),
+                ("setTimeout", get.clone().into()),
+            ]),
         ),
     ];
     for (field, value) in cases {

@@ -795,13 +795,6 @@ export function hostile(name) {
   return make();
 }
 
-/** `Date.now` runs `offsetMs` ahead (a laptop that slept) until the returned undo runs. */
-export function shiftClock(offsetMs) {
-  const original = Date.now;
-  Date.now = () => original.call(Date) + offsetMs;
-  return () => { Date.now = original; };
-}
-
 /** Counts calls; pass `fn` as a callback (onSessionExpired). */
 export class Counter {
   constructor() {

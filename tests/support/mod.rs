@@ -228,9 +228,6 @@ extern "C" {
 
     /// Applies one hostile global by name; returns its undo.
     pub fn hostile(name: &str) -> Function;
-    /// `Date.now` runs `offset_ms` ahead until the returned undo runs.
-    #[wasm_bindgen(js_name = shiftClock)]
-    pub fn shift_clock(offset_ms: f64) -> Function;
 
     pub type Counter;
     #[wasm_bindgen(constructor)]
@@ -548,6 +545,14 @@ impl JsRig {
             Some(clock) => clock.within(promise, ms).await,
             None => settle_within(promise, ms).await,
         }
+    }
+
+    /// As [`Rig::now`].
+    pub fn now(&self) -> f64 {
+        self.clock
+            .as_ref()
+            .expect("a rig on the real clock has no virtual time")
+            .now()
     }
 
     /// As [`Rig::advance`].
