@@ -225,15 +225,17 @@ async fn memory_only_by_default() {
 async fn throwing_storage_degrades_to_memory() {
     let keys = Array::of1(&"auth_token".into());
     let rig = Rig::new(60_000.0, &[("storageKeys", keys.into())]);
+    let mark = log_mark();
     let undo = break_storage();
     let status = rig.get("/api/me").await;
     let signed_out = settle(rig.manager.sign_out()).await;
     undo.call0(&JsValue::UNDEFINED).unwrap();
     assert_eq!(status.unwrap(), 200, "requests still work");
     assert!(signed_out.is_ok(), "signOut does not throw");
-    assert!(
-        logged_matching("localStorage refused") >= 1,
-        "the fallback is logged"
+    assert_eq!(
+        logged_since(mark, "warn", &["localStorage refused"]),
+        1,
+        "the fallback is logged, once"
     );
 }
 
