@@ -9,6 +9,7 @@ let minted = 0;
 
 // The page's own timer and a macrotask tick, taken before any test replaces a global.
 const realSetTimeout = globalThis.setTimeout.bind(globalThis);
+const realClearTimeout = globalThis.clearTimeout.bind(globalThis);
 const tickChannel = new MessageChannel();
 const tickWaiters = [];
 tickChannel.port1.onmessage = () => tickWaiters.shift()?.();
@@ -19,19 +20,36 @@ function macrotask() {
     tickChannel.port2.postMessage(0);
   });
 }
-// Real asynchronous work of the doubles (request body reads) in progress, and a counter
-// that moves whenever a double or the clock does something: a flush waits until both are
-// still for a few turns.
-let busy = 0;
+/** One turn of the page's own timer queue (setTimeout 0: at least 1 ms, often 4). */
+function timerTurn() {
+  return new Promise((resolve) => { realSetTimeout(resolve, 0); });
+}
+// Real asynchronous work in progress (body reads, by the doubles and by the library on
+// their responses), and a counter that moves whenever a double or the clock does
+// something: a flush waits for the work itself, then until the counter has been still for
+// a few turns.
+const works = new Set();
 let activity = 0;
 const touch = () => { activity += 1; };
+/** Tracks `promise` (a body read) as work in progress until it settles; returns it. */
+function work(promise) {
+  const tracked = promise.finally(() => {
+    works.delete(tracked);
+    touch();
+  });
+  works.add(tracked);
+  touch();
+  return tracked;
+}
 /**
- * Quiet turns a flush waits for, and the most turns it spends. Reading a cloned response
- * body (as the library does) takes 3 turns in Chrome; a request body read is tracked in
- * `busy` instead.
+ * Quiet turns a flush waits for, and the most turns it spends. The last quiet turn is a
+ * timer turn, so that the browser's other task queues get a turn too. A body read is
+ * awaited as such (it can take many tasks under load, and a flood of turns can starve it):
+ * at most `WORK_BOUND_MS` real ms, after which the flush goes on as if it were done.
  */
 const QUIET_TURNS = 10;
 const MAX_TURNS = 2000;
+const WORK_BOUND_MS = 5000;
 
 /**
  * A clock for `config.clock`: `now()` starts at the real `Date.now()` and moves only when a
@@ -99,9 +117,17 @@ export class VirtualClock {
     let quiet = 0;
     let seen = activity;
     for (let turn = 0; turn < MAX_TURNS; turn++) {
-      await macrotask();
+      if (works.size) {
+        let bound;
+        await Promise.race([
+          Promise.allSettled([...works]),
+          new Promise((resolve) => { bound = realSetTimeout(resolve, WORK_BOUND_MS); }),
+        ]);
+        realClearTimeout(bound);
+      }
+      await (quiet === QUIET_TURNS - 1 ? timerTurn() : macrotask());
       if (done?.()) return;
-      if (busy === 0 && activity === seen) {
+      if (works.size === 0 && activity === seen) {
         quiet += 1;
         if (quiet >= QUIET_TURNS) return;
       } else {
@@ -247,15 +273,7 @@ class TrackedResponse extends Response {
     Object.setPrototypeOf(copy, TrackedResponse.prototype);
     return copy;
   }
-  async text() {
-    busy += 1;
-    try {
-      return await super.text();
-    } finally {
-      busy -= 1;
-      touch();
-    }
-  }
+  text() { return work(super.text()); }
   async json() { return JSON.parse(await this.text()); }
 }
 
@@ -304,15 +322,7 @@ export class Backend {
       if (this.offlineOnFailure) setOnline(false);
       throw new TypeError('Failed to fetch');
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      busy += 1;
-      try {
-        record.body = await req.text();
-      } finally {
-        busy -= 1;
-        touch();
-      }
-    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') record.body = await work(req.text());
     if (this.held.length) await new Promise((resolve, reject) => {
       const release = this.held.shift();
       release.resolve = resolve;
