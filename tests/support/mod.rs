@@ -605,8 +605,8 @@ pub async fn prompt(promise: Promise) -> Result<JsValue, JsValue> {
 /// A `settleWithin`/`within` report as an [`Outcome`].
 fn outcome_of(report: &JsValue) -> Outcome {
     match field(report, "state").as_string().as_deref() {
-        Some("fulfilled") => Ok(Ok(field(&report, "value"))),
-        Some("rejected") => Ok(Err(field(&report, "reason"))),
+        Some("fulfilled") => Ok(Ok(field(report, "value"))),
+        Some("rejected") => Ok(Err(field(report, "reason"))),
         _ => Err(()),
     }
 }
