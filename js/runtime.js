@@ -40,6 +40,7 @@ const OP = {
   fetch: 1, refresh: 2, recover: 3, credits: 4, stability: 5, start: 6, stop: 7, signOut: 8,
   free: 9, provider: 10, replied: 11, sampled: 12, stamps: 13, timeout: 14, pushed: 15,
   signedOutElsewhere: 16, woke: 17, online: 18, authenticated: 19, expiresAt: 20, register: 21,
+  aborted: 22,
 };
 const PROVIDER_FAILED = 1;
 const PROVIDER_ANSWERED_ODDLY = 2;
@@ -422,8 +423,22 @@ export class Driver {
     // Other origins never see the bearer; a caller's own Authorization header wins.
     const authorized = this.c.origins.includes(origin) && !request.base.headers.has('authorization');
     return this.call((id) => {
-      this.calls.get(id).request = request;
+      const page = this.calls.get(id);
+      page.request = request;
+      // The caller's abort ends a call that waits for a token at once, as fetch would; one
+      // in flight is aborted through the forwarded signal and reported by send().
+      const { caller, unfollow } = request;
+      const aborted = () => {
+        page.failure = { aborted: caller.reason };
+        this.feed(OP.aborted, id);
+      };
+      caller.addEventListener('abort', aborted);
+      request.unfollow = () => {
+        unfollow();
+        caller.removeEventListener('abort', aborted);
+      };
       this.feed(OP.fetch, id, (authorized ? 1 : 0) | (request.replayable ? 2 : 0));
+      if (caller.aborted) aborted();
     });
   }
 
@@ -783,7 +798,8 @@ export class SessionManager {
   constructor(config) {
     const read = readConfig(config);
     const flags = (read.checkSession ? 1 : 0) | (read.creditsUrl ? 2 : 0) | (read.verifyUrl ? 4 : 0);
-    const id = core(OP.register, 0, Date.now(), read.numbers, [flags, read.level, read.creditsUrl])[1];
+    // Registering reads no time: the core's clock starts with its first input.
+    const id = core(OP.register, 0, 0, read.numbers, [flags, read.level, read.creditsUrl])[1];
     if (typeof id !== 'number') throw id;
     this.#driver = new Driver(read, id);
   }

@@ -407,9 +407,9 @@ async fn the_callers_abort_signal_stops_the_request_and_its_retry() {
     assert_eq!(rig.calls(), 2, "the sign-in and the forced refresh");
     let before = rig.backend.count();
     controller.abort();
-    // The call rejects by the time the refresh lands (70 ms on). (It could reject at the
-    // abort itself; the library waits for the provider first.)
-    let err = match rig.within(pending, 70).await {
+    // The call rejects at the abort itself, as fetch would, not when the refresh lands
+    // (70 ms on); the refresh goes on for everyone else.
+    let err = match rig.within(pending, SOON).await {
         Ok(Err(err)) => err,
         other => panic!("want a rejection, got {}", describe(&other)),
     };
@@ -435,6 +435,24 @@ async fn the_callers_abort_signal_stops_the_request_and_its_retry() {
     controller.abort();
     let err = rig.prompt(pending).await.unwrap_err();
     assert_eq!(error_name(&err).as_deref(), Some("AbortError"));
+
+    // A signal aborted before the call, which needs a refresh first: rejected at once, and
+    // nothing is sent for it.
+    rig.advance(60_000.0).await; // past the token's margin
+    let controller = web_sys::AbortController::new().unwrap();
+    controller.abort();
+    let sent = rig.backend.count();
+    let pending = rig.manager.fetch_with_auth(
+        "/api/late".into(),
+        obj(&[("signal", controller.signal().into())]),
+    );
+    let err = match rig.within(pending, SOON).await {
+        Ok(Err(err)) => err,
+        other => panic!("want a rejection at once, got {}", describe(&other)),
+    };
+    assert_eq!(error_name(&err).as_deref(), Some("AbortError"));
+    rig.advance(1_000.0).await;
+    assert_eq!(rig.backend.count(), sent, "nothing was sent for it");
 }
 
 #[wasm_bindgen_test]

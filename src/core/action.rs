@@ -103,6 +103,8 @@ pub enum Rejection {
     /// Whatever request `SendId` failed with: the caller's own abort reason, or a
     /// `SessionError` (`network`, `config`) with fetch's error as its cause.
     Send(SendId),
+    /// The caller's own abort reason: its signal fired while the call waited for a token.
+    Aborted,
 }
 
 /// Something for the browser layer to do.

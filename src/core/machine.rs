@@ -357,6 +357,38 @@ impl Core {
         self.run(now);
     }
 
+    /// The caller's signal aborted `fetchWithAuth` call `call`. A request in flight is
+    /// aborted by the browser, which reports it through [`Core::replied`]; a call still
+    /// waiting for a token (to send, or to retry with after a 401) ends now, as `fetch`
+    /// would, instead of when the provider answers. The refresh it waited for goes on.
+    pub fn caller_aborted(&mut self, now: Millis, call: CallId) {
+        let Some(attempt) = self
+            .attempts
+            .iter()
+            .find(|a| a.owner == Owner::Call(call))
+            .map(|a| a.id)
+        else {
+            return;
+        };
+        if self
+            .sent
+            .iter()
+            .any(|s| s.owner == SendOwner::Attempt(attempt))
+        {
+            return;
+        }
+        self.waiters
+            .retain(|w| w.purpose != Purpose::Attempt(attempt));
+        self.attempt_failed(
+            now,
+            attempt,
+            Rejection::Aborted,
+            Error::new(ErrorCode::Network, "aborted by the caller"),
+            false,
+        );
+        self.run(now);
+    }
+
     /// `refreshToken()`: a forced refresh, shared with any in flight.
     pub fn refresh_token(&mut self, now: Millis, call: CallId) {
         if self.refuse_closed(call) {
@@ -429,10 +461,7 @@ impl Core {
         if !self.settings.credits_endpoint {
             return self.reject(
                 call,
-                Error::config(
-                    "endpoints.credits",
-                    "is needed where the page has no URL",
-                ),
+                Error::config("endpoints.credits", "is needed where the page has no URL"),
             );
         }
         self.credits = Some(CreditsRun {

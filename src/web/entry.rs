@@ -51,6 +51,7 @@ mod op {
     pub const AUTHENTICATED: u32 = 19;
     pub const EXPIRES_AT: u32 = 20;
     pub const REGISTER: u32 = 21;
+    pub const ABORTED: u32 = 22;
 }
 
 /// One manager's core, and what the core does not need to know.
@@ -272,6 +273,7 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
                 let memory = parts.get(1).as_f64().map(|n| n as Millis);
                 core.stamps_read(now, number(&a), [stored, memory]);
             }
+            op::ABORTED => core.caller_aborted(now, number(&a)),
             op::TIMEOUT => core.handle_timeout(now),
             op::PUSHED => core.pushed(now, answer(&a)),
             op::SIGNED_OUT_ELSEWHERE => core.signed_out_elsewhere(now),
@@ -477,7 +479,8 @@ fn encode(item: Item, credits_url: Option<&str>) -> JsValue {
                 text(error.code.as_str()),
                 text(&error.message),
             ]),
-            Rejection::Send(_) => row(&[num(14), num(call), JsValue::NULL]),
+            // The browser layer holds the request's failure, or the caller's abort reason.
+            Rejection::Send(_) | Rejection::Aborted => row(&[num(14), num(call), JsValue::NULL]),
         },
         Action::Log(level, line) => row(&[num(15), num(level as u32), text(&line)]),
     }

@@ -877,3 +877,51 @@ fn a_push_that_lands_before_the_providers_own_answer_leaves_the_schedule_running
         sim.core.poll_timeout()
     );
 }
+
+#[test]
+fn a_caller_abort_ends_a_call_waiting_for_a_token_at_once_and_the_refresh_goes_on() {
+    let mut sim = Sim::new();
+    sim.mode = Mode::Hang;
+    let aborted = sim.fetch();
+    let waiting = sim.fetch();
+    sim.advance(70);
+    sim.core.caller_aborted(sim.now, aborted);
+    sim.pump();
+    assert_eq!(sim.settled.get(&aborted), Some(&Err(Rejection::Aborted)));
+    assert!(
+        !sim.settled.contains_key(&waiting),
+        "the other caller still waits"
+    );
+    // The shared refresh was not asked again, and its answer still serves the other call.
+    let id = sim.last_refresh.unwrap();
+    let token = sim.mint();
+    let token = sim.decoded(&token);
+    sim.core.provider_answered(sim.now, id, Ok(Some(token)));
+    sim.pump();
+    assert_eq!(sim.provider_calls.len(), 1);
+    assert!(matches!(sim.settled[&waiting], Ok(Value::Response(_))));
+    assert_eq!(
+        sim.requests.len(),
+        1,
+        "nothing was sent for the aborted call"
+    );
+
+    // In flight, the browser aborts the request and reports it: the core leaves it be.
+    sim.backend = Backend::Hang;
+    let sent = sim.fetch();
+    sim.core.caller_aborted(sim.now, sent);
+    sim.pump();
+    assert!(!sim.settled.contains_key(&sent));
+    // Waiting to retry after a 401: ends at once too, with no retry sent.
+    sim.backend = Backend::Normal;
+    sim.newest = Some("revoked".into());
+    sim.cached = None;
+    sim.mode = Mode::Hang;
+    let retrying = sim.fetch();
+    let before = sim.requests.len();
+    sim.core.caller_aborted(sim.now, retrying);
+    sim.pump();
+    assert_eq!(sim.settled.get(&retrying), Some(&Err(Rejection::Aborted)));
+    sim.advance(10_000);
+    assert_eq!(sim.requests.len(), before, "no retry went out");
+}
