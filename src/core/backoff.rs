@@ -75,6 +75,12 @@ impl Iterator for Backoff {
     }
 }
 
+/// The seed after `seed`, for the next run of retries: each run draws new delays instead of
+/// replaying the last run's, and stays reproducible from the first seed.
+pub fn reseed(seed: u64) -> u64 {
+    XorShift::new(seed).next()
+}
+
 /// xorshift64*: tiny, seedable and good enough to spread retries; not for secrets.
 #[derive(Clone, Debug)]
 struct XorShift(u64);
@@ -136,6 +142,21 @@ mod tests {
             .with_jitter(42)
             .collect();
         assert_eq!(delays, [923, 1966, 3574, 5688, 8986, 15356]);
+    }
+
+    #[test]
+    fn reseeding_draws_new_delays() {
+        let delays = |seed| {
+            Backoff::new(1000, 30_000)
+                .with_jitter(seed)
+                .take(4)
+                .collect::<Vec<_>>()
+        };
+        let first = delays(7);
+        let second = delays(reseed(7));
+        assert_ne!(first, second);
+        assert_eq!(second, delays(reseed(7)), "and reproducibly so");
+        assert_ne!(reseed(0), 0);
     }
 
     #[test]

@@ -230,6 +230,8 @@ pub struct Core {
     provider: Option<ProviderCall>,
     recoveries: Vec<RecoveryRun>,
     credits: Option<CreditsRun>,
+    /// Seeds the next credits run's jitter; each run draws its own delays.
+    credits_seed: u64,
     waits: Vec<Wait>,
     online: bool,
     closed: bool,
@@ -255,6 +257,7 @@ impl Core {
             provider: None,
             recoveries: Vec::new(),
             credits: None,
+            credits_seed: settings.seed,
             waits: Vec::new(),
             online: true,
             closed: false,
@@ -464,10 +467,11 @@ impl Core {
                 Error::config("endpoints.credits", "is needed where the page has no URL"),
             );
         }
+        self.credits_seed = super::backoff::reseed(self.credits_seed);
         self.credits = Some(CreditsRun {
             callers: vec![call],
             force,
-            plan: CreditsRetry::new(self.settings.credits, self.settings.seed),
+            plan: CreditsRetry::new(self.settings.credits, self.credits_seed),
             stage: CreditsStage::Stabilizing,
         });
         self.begin_wait(

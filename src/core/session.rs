@@ -488,6 +488,7 @@ impl Session {
         self.blocked = None;
         self.retry_at = None;
         self.last_failed = None;
+        self.jitter_seed = super::backoff::reseed(self.jitter_seed);
         self.failures = Self::failure_backoff(&self.policy, self.jitter_seed);
     }
 

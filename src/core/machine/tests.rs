@@ -925,3 +925,31 @@ fn a_caller_abort_ends_a_call_waiting_for_a_token_at_once_and_the_refresh_goes_o
     sim.advance(10_000);
     assert_eq!(sim.requests.len(), before, "no retry went out");
 }
+
+#[test]
+fn each_credits_run_draws_its_own_retry_delays() {
+    let mut sim = Sim::new();
+    sim.sign_in();
+    let mut runs = vec![];
+    for _ in 0..2 {
+        sim.script = vec![(503, ""); 4];
+        let start = sim.now;
+        let call = credits(&mut sim, false);
+        let mut seen = sim.requests.len();
+        let mut retries = vec![];
+        for _ in 0..10_000 {
+            sim.advance(1);
+            if sim.requests.len() > seen {
+                seen = sim.requests.len();
+                retries.push(sim.now - start);
+            }
+        }
+        assert_eq!(sim.error(call), Some(ErrorCode::Server));
+        assert_eq!(retries.len(), 3);
+        runs.push(retries);
+    }
+    assert_ne!(
+        runs[0], runs[1],
+        "the second run replayed the first's delays"
+    );
+}
