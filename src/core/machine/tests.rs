@@ -280,6 +280,24 @@ impl Sim {
         ));
     }
 
+    /// The provider pushes a new token: its own refresh, or a sign-in.
+    fn push_new(&mut self) {
+        let token = self.mint();
+        let token = self.decoded(&token);
+        self.core.pushed(self.now, Some(token));
+        self.pump();
+    }
+
+    /// Within 250 ms the schedule asks the provider again (it had been asked `asked` times).
+    fn assert_schedule_resumes(&mut self, asked: usize) {
+        self.advance(250);
+        assert!(
+            self.provider_calls.len() > asked,
+            "the schedule resumed: {:?}",
+            self.core.poll_timeout()
+        );
+    }
+
     fn others(&self, want: &Action) -> usize {
         self.others.iter().filter(|a| *a == want).count()
     }
@@ -537,10 +555,7 @@ fn sign_out_halts_until_a_real_sign_in_and_tells_the_other_tabs() {
     assert_eq!(sim.error(after), Some(ErrorCode::Unauthenticated));
     sim.advance(600_000);
     assert_eq!(sim.provider_calls.len(), 1, "nothing asks the provider");
-    let token = sim.mint();
-    let token = sim.decoded(&token);
-    sim.core.pushed(sim.now, Some(token));
-    sim.pump();
+    sim.push_new();
     let call = sim.fetch();
     assert!(matches!(sim.settled[&call], Ok(Value::Response(_))));
 }
@@ -825,17 +840,9 @@ fn a_pushed_sign_in_resumes_a_started_schedule() {
     );
     let call = sim.fetch();
     assert_eq!(sim.error(call), Some(ErrorCode::Unauthenticated));
-    let token = sim.mint();
-    let token = sim.decoded(&token);
-    sim.core.pushed(sim.now, Some(token));
-    sim.pump();
+    sim.push_new();
     assert!(sim.core.is_authenticated(sim.now));
-    sim.advance(250);
-    assert!(
-        sim.provider_calls.len() > asked,
-        "the schedule resumed: {:?}",
-        sim.core.poll_timeout()
-    );
+    sim.assert_schedule_resumes(asked);
 }
 
 #[test]
@@ -866,16 +873,8 @@ fn a_push_that_lands_before_the_providers_own_answer_leaves_the_schedule_running
     assert_eq!(sim.error(call), Some(ErrorCode::Unauthenticated));
     sim.advance(300);
     let asked = sim.provider_calls.len();
-    let token = sim.mint();
-    let token = sim.decoded(&token);
-    sim.core.pushed(sim.now, Some(token));
-    sim.pump();
-    sim.advance(250);
-    assert!(
-        sim.provider_calls.len() > asked,
-        "the schedule resumed: {:?}",
-        sim.core.poll_timeout()
-    );
+    sim.push_new();
+    sim.assert_schedule_resumes(asked);
 }
 
 #[test]
