@@ -21,6 +21,12 @@ pub struct Counters {
     pub revoked_tokens: u64,
     /// Successful refresh grants (`/auth/refresh` and the Supabase refresh_token grant).
     pub refreshes: u64,
+    /// Refresh grants refused because the refresh token is not (or no longer) known: never
+    /// issued, already rotated by an earlier refresh (the cross-tab rotation race), or
+    /// revoked by a logout. `/auth/refresh` answers these 401 "Invalid refresh token", the
+    /// Supabase grant 400 `refresh_token_not_found`. A request without a refresh token (400)
+    /// is not counted.
+    pub refresh_rejections: u64,
     /// Successful logins (`/auth/login` and the Supabase password grant).
     pub logins: u64,
     /// Successful `/auth/verify` calls.

@@ -127,7 +127,12 @@ async fn refresh_rotates_and_the_old_refresh_token_is_refused() {
         )
         .await;
     assert_eq!(next.status, StatusCode::OK);
-    assert_eq!(rig.stats().await["refreshes"], 2);
+    let stats = rig.stats().await;
+    assert_eq!(stats["refreshes"], 2);
+    assert_eq!(
+        stats["refresh_rejections"], 1,
+        "the reuse of the rotated token"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +145,12 @@ async fn refresh_with_garbage_is_401_and_without_a_token_is_400() {
     assert_eq!(reply.json()["error"], "Invalid refresh token");
     let reply = rig.post("/auth/refresh", None, "{}").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(rig.stats().await["refreshes"], 0);
+    let stats = rig.stats().await;
+    assert_eq!(stats["refreshes"], 0);
+    assert_eq!(
+        stats["refresh_rejections"], 1,
+        "the unknown token counts, the missing one (400) does not"
+    );
 }
 
 #[tokio::test]
@@ -167,6 +177,14 @@ async fn logout_revokes_every_refresh_token_of_that_user_only() {
     assert_eq!(
         rig.post("/auth/refresh", None, &body).await.status,
         StatusCode::OK
+    );
+    let stats = rig.stats().await;
+    assert_eq!(
+        (
+            stats["refreshes"].clone(),
+            stats["refresh_rejections"].clone()
+        ),
+        (json!(1), json!(2))
     );
 }
 

@@ -27,6 +27,7 @@ async fn stats_count_requests_401s_and_paths_without_query() {
             "expired_tokens": 0,
             "revoked_tokens": 0,
             "refreshes": 0,
+            "refresh_rejections": 0,
             "logins": 1,
             "verifies": 0,
             "credit_reads": 1,

@@ -154,7 +154,12 @@ async fn refresh_grant_rotates_like_gotrue() {
 
     let empty = grant(&rig, "refresh_token", json!({})).await;
     assert_gotrue_error(&empty, StatusCode::BAD_REQUEST, "validation_failed");
-    assert_eq!(rig.stats().await["refreshes"], 1);
+    let stats = rig.stats().await;
+    assert_eq!(stats["refreshes"], 1);
+    assert_eq!(
+        stats["refresh_rejections"], 1,
+        "the reused token counts, the missing one does not"
+    );
 }
 
 #[tokio::test]
@@ -209,6 +214,7 @@ async fn logout_revokes_refresh_tokens_and_needs_a_bearer() {
     )
     .await;
     assert_gotrue_error(&refresh, StatusCode::BAD_REQUEST, "refresh_token_not_found");
+    assert_eq!(rig.stats().await["refresh_rejections"], 1);
     let anonymous = gotrue(&rig, "POST", "/auth/v1/logout", None, None).await;
     assert_gotrue_error(&anonymous, StatusCode::UNAUTHORIZED, "no_authorization");
 }

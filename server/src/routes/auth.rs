@@ -55,9 +55,10 @@ pub async fn refresh(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: RefreshBody = parse_json(&body).map_err(ApiError::bad_request)?;
-    let session = state
-        .refresh(&body.refresh_token)?
-        .ok_or_else(|| ApiError::unauthorized("Invalid refresh token"))?;
+    let session = state.refresh(&body.refresh_token)?.ok_or_else(|| {
+        state.stats.update(|c| c.refresh_rejections += 1);
+        ApiError::unauthorized("Invalid refresh token")
+    })?;
     state.stats.update(|c| c.refreshes += 1);
     Ok(Json(session_json(&session)))
 }

@@ -119,6 +119,7 @@ fn refresh_grant(state: &SharedState, body: &[u8]) -> Result<Json<Value>, ApiErr
         ));
     };
     let session = state.refresh(&refresh_token)?.ok_or_else(|| {
+        state.stats.update(|c| c.refresh_rejections += 1);
         ApiError::gotrue(
             BAD_REQUEST,
             "refresh_token_not_found",
