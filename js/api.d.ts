@@ -55,6 +55,13 @@ export interface SessionConfig extends TokenProvider {
   /** Default `warn`. */
   logLevel?: LogLevel;
   /**
+   * The group of same-origin tabs that share this session. Default `'default'`. Tabs of a
+   * group share each new token (the newest is kept in IndexedDB for them), one of them leads
+   * the scheduled refresh, and a sign-out in one signs out all. `false`: this manager keeps
+   * to itself, and its tokens stay in memory.
+   */
+  tabs?: string | false;
+  /**
    * The clock the manager reads and arms its one timer on. Default `Date.now` and the page's
    * timers. Tests pass a virtual one; a `now()` that throws or returns a non-number falls
    * back to `Date.now()`.
@@ -89,7 +96,8 @@ export class SessionError extends Error {
 
 /** Each event's detail. */
 export interface SessionEventMap {
-  tokenRefreshed: { expiresAt: number | null; reason: RefreshReason | 'provider' };
+  /** `provider`: pushed by `subscribe`; `tab`: another tab of the session refreshed it. */
+  tokenRefreshed: { expiresAt: number | null; reason: RefreshReason | 'provider' | 'tab' };
   refreshFailed: { code: SessionErrorCode; message: string; reason: RefreshReason };
   sessionExpired: { reason: 'unauthorized' | 'unauthenticated' | 'refresh_failed' | 'signed_out_elsewhere' };
   recoveryCheck: { trigger: string };
@@ -137,6 +145,11 @@ export class SessionManager {
   readonly isAuthenticated: boolean;
   /** When the current token expires, in ms since the epoch (page clock), or `null`. */
   readonly tokenExpiresAt: number | null;
+  /**
+   * Whether this tab leads the scheduled refresh of its group of tabs (`tabs`): it holds the
+   * leader's Web Lock, or the browser has no Web Locks and every started tab leads.
+   */
+  readonly isLeader: boolean;
   /** A session-recovery check, unless one ran within `recoveryCooldownMs` in any tab. */
   triggerSessionRecoveryCheck(trigger?: string): Promise<RecoveryOutcome>;
   /** Reads the credits counter, healing a restarted backend on the way. */

@@ -40,7 +40,7 @@ const OP = {
   fetch: 1, refresh: 2, recover: 3, credits: 4, stability: 5, start: 6, stop: 7, signOut: 8,
   free: 9, provider: 10, replied: 11, sampled: 12, stamps: 13, timeout: 14, pushed: 15,
   signedOutElsewhere: 16, woke: 17, online: 18, authenticated: 19, expiresAt: 20, register: 21,
-  aborted: 22,
+  aborted: 22, sharedRead: 23, sharedToken: 24, leader: 25, isLeader: 26,
 };
 const PROVIDER_FAILED = 1;
 const PROVIDER_ANSWERED_ODDLY = 2;
@@ -145,6 +145,9 @@ export function readConfig(config) {
   const credits = section(config, 'credits');
   const logLevel = str(config, 'logLevel') ?? 'warn';
   if (!LEVELS.includes(logLevel)) throw configError('logLevel', 'must be one of debug, info, warn, error, silent');
+  // The group of tabs that share this session, or null (tabs: false).
+  const tabs = optional(config, 'tabs', (v) => v === false || (typeof v === 'string' && v !== ''), 'must be a group name (a non-empty string) or false');
+  const group = tabs === false ? null : tabs ?? 'default';
   let fetch = fn(config, 'fetch');
   if (!fetch) {
     if (!isFunction(globalThis.fetch)) throw configError('fetch', 'was not given and this page has no global fetch');
@@ -162,6 +165,7 @@ export function readConfig(config) {
     creditsUrl: endpoint('credits', '/api/users/credits'),
     verifyUrl: endpoint('verify', '/auth/verify'),
     clock: readClock(config),
+    group,
     level: LEVELS.indexOf(logLevel),
     numbers: [
       num(config, 'refreshIntervalMs'), num(config, 'expiryMarginMs'), num(config, 'tokenTimeoutMs'),
@@ -247,8 +251,59 @@ function storage() {
 }
 
 const STAMP_KEY = 'last_recovery_attempt';
-const CHANNEL = 'session-keeper';
 const SIGN_OUT = 'signOut';
+const TOKEN = 'token:';
+
+/** Web Locks, where the browser has them (Chrome 69, Firefox 96, Safari 15.4). */
+function webLocks() {
+  try {
+    const locks = globalThis.navigator?.locks;
+    return locks && isFunction(locks.request) ? locks : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `promise`, or `fallback` after `ms` of real time: an I/O bound, not a policy. */
+function bounded(promise, ms, fallback) {
+  return new Promise((resolve) => {
+    try { setTimeout(resolve, ms, fallback); } catch { /* unbounded rather than broken */ }
+    promise.then(resolve, () => resolve(fallback));
+  });
+}
+
+// The newest token of each group of tabs, kept in IndexedDB: unlike a localStorage write, a
+// write committed before the cross-tab lock is released is what the next holder reads.
+let tokenStore = null;
+function openTokenStore() {
+  tokenStore ??= new Promise((resolve) => {
+    try {
+      const open = globalThis.indexedDB.open('session-keeper', 1);
+      open.onupgradeneeded = () => open.result.createObjectStore('tokens');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = open.onblocked = () => resolve(null);
+    } catch {
+      resolve(null); // no IndexedDB (or blocked): tokens travel by message only
+    }
+  });
+  return tokenStore;
+}
+
+/** The token group `group` stored (`write` undefined), or stores `write` (a token or null). */
+function storedToken(group, write) {
+  const work = openTokenStore().then((db) => new Promise((resolve) => {
+    if (!db) return resolve(null);
+    try {
+      const tx = db.transaction('tokens', write === undefined ? 'readonly' : 'readwrite');
+      const request = write === undefined ? tx.objectStore('tokens').get(group) : tx.objectStore('tokens').put(write, group);
+      tx.oncomplete = () => resolve(write === undefined && typeof request.result === 'string' ? request.result : null);
+      tx.onerror = tx.onabort = () => resolve(null);
+    } catch {
+      resolve(null);
+    }
+  }));
+  return bounded(work, 1000, null);
+}
 // The last recovery attempt whose stamp could not be stored, for every manager of the page.
 let unstoredAttempt = null;
 
@@ -289,6 +344,11 @@ export class Driver {
     this.lifecycle = null;
     this.following = null;
     this.clock = config.clock;
+    this.group = config.group;
+    this.locks = config.locks;
+    this.holds = new Map();     // refresh id → the cross-tab lock it holds or waits for
+    this.sharing = Promise.resolve(); // the last write of the stored token
+    this.leading = null;        // the leader's lock: held or asked for
     this.channel = this.openChannel();
     this.follow();
   }
@@ -394,10 +454,16 @@ export class Driver {
       case 9: try { storage()?.removeItem('user_credits_cache'); } catch { /* best effort */ } return undefined;
       case 10: return this.authRecovered();
       case 11: return this.sessionOver();
-      case 12: return this.channel?.post(SIGN_OUT);
+      case 12:
+        this.sharing = storedToken(this.group, null);
+        return this.channel?.post(SIGN_OUT);
       case 13: return this.settle(item[1], true, this.value(item));
       case 14: return this.settle(item[1], false, this.rejection(item));
       case 15: return this.log(item[1], item[2]);
+      case 16: return this.coordinate(item[1], item[2]);
+      case 17: return this.release(item[1]);
+      case 18: return this.share(item[1]);
+      case 19: return this.lead(true);
       default: return undefined;
     }
   }
@@ -473,6 +539,7 @@ export class Driver {
 
   signOut() {
     this.unlisten();
+    this.unlead();
     return this.call((id) => this.feed(OP.signOut, id));
   }
 
@@ -490,12 +557,17 @@ export class Driver {
       for (const [target, type] of targets) target.addEventListener(type, wake);
       this.lifecycle = () => { for (const [target, type] of targets) target.removeEventListener(type, wake); };
     }
+    if (this.locks && !this.leading) {
+      this.feed(OP.leader, false);
+      this.lead(false);
+    }
     this.feed(OP.start);
   }
 
   stop() {
     this.unlisten();
     this.unfollow();
+    this.unlead();
     this.feed(OP.stop);
   }
 
@@ -503,6 +575,8 @@ export class Driver {
     if (this.closed) return;
     this.unlisten();
     this.unfollow();
+    this.unlead();
+    for (const id of [...this.holds.keys()]) this.release(id);
     this.channel?.close();
     this.channel = null;
     this.feed(OP.free);
@@ -512,6 +586,8 @@ export class Driver {
   }
 
   isAuthenticated() { return this.feed(OP.authenticated) === true; }
+
+  isLeader() { return this.feed(OP.isLeader) === true; }
 
   tokenExpiresAt() { return this.feed(OP.expiresAt) ?? null; }
 
@@ -730,15 +806,22 @@ export class Driver {
   // ----- other tabs, the provider's own refreshes -----
 
   openChannel() {
+    if (!this.group) return null;
+    const name = `session-keeper:${this.group}`;
     const message = (text) => {
-      if (text === SIGN_OUT && !this.closed) {
+      if (this.closed || typeof text !== 'string') return;
+      if (text === SIGN_OUT) {
         this.unlisten();
+        this.unlead();
         this.feed(OP.signedOutElsewhere);
+      } else if (text.startsWith(TOKEN)) {
+        const token = text.slice(TOKEN.length);
+        this.feed(OP.sharedToken, [token, ...claimsOf(token)]);
       }
     };
     if (typeof BroadcastChannel === 'function') {
       try {
-        const channel = new BroadcastChannel(CHANNEL);
+        const channel = new BroadcastChannel(name);
         channel.onmessage = (event) => message(event.data);
         return { post: (text) => { try { channel.postMessage(text); } catch { /* closed */ } }, close: () => channel.close() };
       } catch { /* fall back to storage events */ }
@@ -747,18 +830,127 @@ export class Driver {
     // A fresh suffix makes every write a change (storage events fire only on changes);
     // removing it at once leaves nothing behind. A tab does not hear its own writes.
     const onStorage = (event) => {
-      if (event.key === CHANNEL && event.newValue) message(event.newValue.split('|')[0]);
+      if (event.key === name && event.newValue) message(event.newValue.split('|')[0]);
     };
     globalThis.addEventListener('storage', onStorage);
     return {
       post: (text) => {
         try {
-          storage()?.setItem(CHANNEL, `${text}|${Math.random()}`);
-          storage()?.removeItem(CHANNEL);
+          storage()?.setItem(name, `${text}|${Math.random()}`);
+          storage()?.removeItem(name);
         } catch { /* storage full or blocked: best effort */ }
       },
       close: () => globalThis.removeEventListener('storage', onStorage),
     };
+  }
+
+  /** `fire` after `ms` on the manager's clock; the handle for `clear`. */
+  later(fire, ms) {
+    try {
+      return this.clock ? this.clock.setTimeout(fire, ms) : setTimeout(fire, ms);
+    } catch {
+      return null; // no timer: the core's own deadline still bounds the wait
+    }
+  }
+
+  /**
+   * Refresh `id` takes the cross-tab refresh lock, then reads the token the tabs stored and
+   * hands it to the core, which adopts it or asks the provider. A lock not granted within
+   * `stealAfter` ms is stolen: its holder outlived its own deadline (frozen or hung).
+   */
+  coordinate(id, stealAfter) {
+    const hold = { release: null, stop: new AbortController(), timer: null, over: false, stealing: false };
+    this.holds.set(id, hold);
+    const read = () => storedToken(this.group, undefined).then((token) => {
+      if (!hold.over) this.feed(OP.sharedRead, id, token ? [token, ...claimsOf(token)] : null);
+    });
+    if (!this.locks) return void read();
+    const granted = () => new Promise((release) => {
+      if (hold.over) return release();
+      hold.release = release;
+      this.clear(hold.timer);
+      read();
+      return undefined;
+    });
+    const ask = (steal) => {
+      try {
+        return this.locks.request(`session-keeper:${this.group}:refresh`, steal ? { steal: true } : { signal: hold.stop.signal }, granted);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    // Refused outright (an opaque origin, a broken Web Locks): go on without the lock.
+    const refused = () => { if (!hold.over && !hold.release && !hold.stealing) read(); };
+    ask(false).catch(refused);
+    hold.timer = this.later(() => {
+      if (hold.over || hold.release) return;
+      hold.stealing = true;
+      hold.stop.abort();
+      ask(true).catch(() => { if (!hold.over && !hold.release) read(); });
+    }, stealAfter);
+  }
+
+  /** Refresh `id` is over: its lock goes once the token it shared is stored. */
+  release(id) {
+    const hold = this.holds.get(id);
+    if (!hold) return;
+    this.holds.delete(id);
+    hold.over = true;
+    this.clear(hold.timer);
+    hold.stop.abort();
+    if (hold.release) this.sharing.then(hold.release, hold.release);
+  }
+
+  /** Stores a new token for the other tabs and tells them. */
+  share(token) {
+    this.sharing = storedToken(this.group, token);
+    this.channel?.post(TOKEN + token);
+  }
+
+  /**
+   * Asks for the leader's lock (`steal`: takes it from a leader that missed its refresh).
+   * The core learns when this tab leads and when it stops leading.
+   */
+  lead(steal) {
+    if (!this.locks || this.closed) return;
+    this.leading?.stop.abort();
+    const ticket = { stop: new AbortController(), release: null };
+    this.leading = ticket;
+    const granted = () => new Promise((release) => {
+      if (this.leading !== ticket) return release();
+      ticket.release = release;
+      this.feed(OP.leader, true);
+      return undefined;
+    });
+    const lost = () => {
+      if (this.leading !== ticket) return; // released on purpose
+      this.leading = null;
+      this.feed(OP.leader, false);
+      // Robbed by a follower that took over: queue again. A request that was never granted
+      // failed outright: lead without the lock rather than retry forever.
+      if (ticket.release) this.lead(false);
+      else {
+        this.locks = null;
+        this.feed(OP.leader, true);
+      }
+    };
+    let request;
+    try {
+      request = this.locks.request(`session-keeper:${this.group}:leader`, steal ? { steal: true } : { signal: ticket.stop.signal }, granted);
+    } catch (error) {
+      request = Promise.reject(error);
+    }
+    request.then(lost, lost);
+  }
+
+  /** Gives up leading (`stop()`, `free()`): the next tab in line leads. */
+  unlead() {
+    const ticket = this.leading;
+    if (!ticket) return;
+    this.leading = null;
+    ticket.stop.abort();
+    ticket.release?.();
+    this.feed(OP.leader, false);
   }
 
   /** Registers with the provider's `subscribe`, once. */
@@ -797,7 +989,9 @@ export class SessionManager {
   /** `new SessionManager(config)`; an invalid config throws `SessionError` code `config`. */
   constructor(config) {
     const read = readConfig(config);
-    const flags = (read.checkSession ? 1 : 0) | (read.creditsUrl ? 2 : 0) | (read.verifyUrl ? 4 : 0);
+    read.locks = read.group ? webLocks() : null;
+    const flags = (read.checkSession ? 1 : 0) | (read.creditsUrl ? 2 : 0) | (read.verifyUrl ? 4 : 0)
+      | (read.group ? 8 : 0) | (read.locks ? 16 : 0);
     // Registering reads no time: the core's clock starts with its first input.
     const id = core(OP.register, 0, 0, read.numbers, [flags, read.level, read.creditsUrl])[1];
     if (typeof id !== 'number') throw id;
@@ -834,6 +1028,8 @@ export class SessionManager {
   waitForAuthStability(options) { return this.#call('waitForAuthStability', options); }
   get isAuthenticated() { return this.#driver?.isAuthenticated() ?? false; }
   get tokenExpiresAt() { return this.#driver?.tokenExpiresAt() ?? null; }
+  /** Whether this tab leads the scheduled refresh for its group of tabs (see `tabs`). */
+  get isLeader() { return this.#driver?.isLeader() ?? false; }
 
   /** Calls `listener` with each `event`'s detail; returns the function that unsubscribes. */
   on(event, listener) {

@@ -29,6 +29,8 @@ extern "C" {
     fn is_authenticated(this: &Manager) -> bool;
     #[wasm_bindgen(method, getter, js_name = tokenExpiresAt)]
     fn token_expires_at(this: &Manager) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = isLeader)]
+    fn is_leader(this: &Manager) -> bool;
     #[wasm_bindgen(method, js_name = triggerSessionRecoveryCheck)]
     fn recovery_check(this: &Manager, trigger: &JsValue) -> Promise;
     #[wasm_bindgen(method, js_name = updateCredits)]
@@ -67,6 +69,11 @@ impl SessionManager {
         self.0.stop()
     }
 
+    /// `free()` (dropping the handle does it too): a closed tab.
+    pub fn free(&self) {
+        self.0.free()
+    }
+
     /// `signOut()`.
     pub fn sign_out(&self) -> Promise {
         self.0.sign_out()
@@ -90,6 +97,11 @@ impl SessionManager {
     /// `tokenExpiresAt`.
     pub fn token_expires_at(&self) -> JsValue {
         self.0.token_expires_at()
+    }
+
+    /// `isLeader`.
+    pub fn is_leader(&self) -> bool {
+        self.0.is_leader()
     }
 
     /// `triggerSessionRecoveryCheck(trigger)`.

@@ -1,5 +1,5 @@
 //! The session over time in headless Chrome: scheduled and exp-aware refresh, refresh
-//! before send, page wake-ups, the storage mirror, sign-out across tabs, config errors,
+//! before send, page wake-ups, the storage mirror, config errors,
 //! events, and tokens never reaching logs, errors or events.
 #![cfg(target_arch = "wasm32")]
 
@@ -237,38 +237,6 @@ async fn throwing_storage_degrades_to_memory() {
         1,
         "the fallback is logged, once"
     );
-}
-
-#[wasm_bindgen_test]
-async fn sign_out_tells_other_tabs() {
-    let a = Rig::new(60_000.0, &[]);
-    let b = a.beside(60_000.0, &[]);
-    a.get("/api/a").await.unwrap();
-    b.get("/api/b").await.unwrap();
-    b.manager.start().unwrap();
-    assert!(b.manager.is_authenticated());
-    settle(a.manager.sign_out()).await.unwrap();
-    // Real time: the message crosses a BroadcastChannel, which the browser delivers.
-    real_wait_until(|| !b.manager.is_authenticated(), 2_000).await;
-    assert!(
-        !b.manager.is_authenticated(),
-        "the other tab forgot its token"
-    );
-    assert_eq!(b.events.count("sessionExpired"), 1);
-    assert!(b
-        .events
-        .last("sessionExpired")
-        .unwrap()
-        .contains("signed_out_elsewhere"));
-    assert_eq!(
-        a.events.count("sessionExpired"),
-        0,
-        "the tab that signed out is not told it expired"
-    );
-    let calls = b.calls();
-    b.advance(600_000.0).await;
-    assert_eq!(b.calls(), calls, "the other tab stopped refreshing");
-    assert_eq!(b.clock().pending(), 0, "no timer left in either tab");
 }
 
 #[wasm_bindgen_test]

@@ -163,8 +163,27 @@ pub enum Action {
     AuthRecovered,
     /// The session is over: call `onSessionExpired`, or go to `loginUrl`.
     SessionOver,
-    /// Tell the other tabs that this one signed out.
+    /// Tell the other tabs that this one signed out (and forget the token stored for them).
     BroadcastSignOut,
+    /// Take the cross-tab refresh lock for refresh `id`, then read the token the tabs
+    /// stored; report with `Core::shared_read`. A lock not granted within `steal_after` ms
+    /// is stolen: its holder has hung or been frozen past its own deadline.
+    Coordinate {
+        /// Which refresh.
+        id: RefreshId,
+        /// How long to wait for the lock before stealing it.
+        steal_after: Millis,
+    },
+    /// Release the cross-tab refresh lock of refresh `id` (or stop waiting for it), once the
+    /// token shared before it is stored.
+    Release {
+        /// Which refresh.
+        id: RefreshId,
+    },
+    /// Store this token for the other tabs and tell them about it.
+    Share(Token),
+    /// The leader missed its refresh: take the leadership (steal its lock).
+    TakeLead,
     /// Settle call `call` with `value`.
     Resolve {
         /// Which call.

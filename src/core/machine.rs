@@ -56,7 +56,23 @@ pub struct Settings {
     pub log_level: Level,
     /// Seeds the jitter of retries, so tabs spread out.
     pub seed: u64,
+    /// Whether this manager coordinates with the other tabs of its session (`tabs`):
+    /// refreshes under a cross-tab lock that first reads the token the tabs stored, and
+    /// every new token shared.
+    pub tabs: bool,
+    /// Whether the browser has Web Locks. With them one tab leads the scheduled refresh;
+    /// without them every tab does, each at its own random lead, and adopts what the others
+    /// share first.
+    pub locks: bool,
 }
+
+/// How long after the leader's scheduled refresh a follower that has seen no new token
+/// decides the leader is gone (closed without a handover, frozen, hung) and takes over.
+pub const FOLLOWER_GRACE_MS: Millis = 2_000;
+/// Without Web Locks, each tab takes its tokens to expire up to this much earlier than
+/// `expiryMarginMs` says, by an amount of its own, so that the tabs' refreshes come apart
+/// and the first tab's shared token reaches the others before their turn.
+pub const STAGGER_MS: Millis = 1_000;
 
 /// Who waits for a token, and what they do with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +166,10 @@ struct ProviderCall {
     id: RefreshId,
     reason: Reason,
     deadline: Millis,
+    /// Whether the provider is to be asked for a new token (`forceRefresh`).
+    force: bool,
+    /// Still waiting for the cross-tab lock and the stored token; the provider is not asked.
+    coordinating: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +259,8 @@ pub struct Core {
     failures_announced: u32,
     /// This manager's own last recovery attempt, whatever storage kept.
     last_recovery: Option<Millis>,
+    /// Whether this tab leads the scheduled refresh (see [`Settings::locks`]).
+    leader: bool,
     /// What to do, in order. A `Vec`: `VecDeque` costs more code than the queue is worth.
     actions: Vec<Action>,
     events: Vec<Event>,
@@ -247,8 +269,14 @@ pub struct Core {
 impl Core {
     /// A signed-out, stopped session.
     pub fn new(settings: Settings) -> Core {
+        let mut policy = settings.policy;
+        if settings.tabs && !settings.locks {
+            policy.expiry_margin_ms = policy
+                .expiry_margin_ms
+                .saturating_add(settings.seed % STAGGER_MS);
+        }
         Core {
-            session: Session::new(settings.policy, settings.seed),
+            session: Session::new(policy, settings.seed),
             settings,
             waiters: Vec::new(),
             attempts: Vec::new(),
@@ -264,6 +292,7 @@ impl Core {
             last_id: 0,
             failures_announced: 0,
             last_recovery: None,
+            leader: true,
             actions: Vec::new(),
             events: Vec::new(),
         }
@@ -290,7 +319,7 @@ impl Core {
         let mut next: Option<Millis> = None;
         let mut consider = |at: Millis| next = Some(next.map_or(at, |n| n.min(at)));
         if !self.scheduled_pending() {
-            if let Some(at) = self.session.next_wake() {
+            if let Some(at) = self.scheduled_at() {
                 consider(at);
             }
         }
@@ -589,11 +618,17 @@ impl Core {
         id: RefreshId,
         answer: Result<Option<Answer>, Error>,
     ) {
-        let Some(call) = self.provider.take_if(|p| p.id == id) else {
+        let Some(call) = self.provider.take_if(|p| p.id == id && !p.coordinating) else {
             return;
         };
         let outcome = self.session.refresh_finished(now, id, answer);
+        if self.settings.tabs && matches!(outcome, Refreshed::New { .. }) {
+            if let Some(token) = self.session.current_token().cloned() {
+                self.actions.push(Action::Share(token));
+            }
+        }
         self.announce(outcome, call.reason);
+        self.release(id);
         self.run(now);
     }
 
@@ -713,6 +748,52 @@ impl Core {
         self.run(now);
     }
 
+    /// Refresh `id` holds the cross-tab lock: `stored` is the token the tabs stored (with
+    /// what the browser decoded of it), `None` when there is none or it could not be read.
+    /// A usable token later than the one held ends the refresh without asking the provider:
+    /// another tab has just made it.
+    pub fn shared_read(&mut self, now: Millis, id: RefreshId, stored: Option<Answer>) {
+        let Some(call) = self.provider.take_if(|p| p.id == id && p.coordinating) else {
+            return;
+        };
+        if let Some(outcome) =
+            stored.and_then(|answer| self.session.refresh_shared(now, id, answer))
+        {
+            self.announce(outcome, Reason::Tab);
+            self.release(id);
+        } else {
+            // A follower refreshing a token that ran out, with nothing newer stored: the
+            // leader did not do its job (closed, frozen, hung). This tab does it from now on.
+            if !self.leader && matches!(call.reason, Reason::Expiring | Reason::Scheduled) {
+                self.take_lead();
+            }
+            self.ask_provider(now, id, call.force, call.reason);
+        }
+        self.run(now);
+    }
+
+    /// Another tab shared a token: taken when it is usable and later than the one held.
+    pub fn shared_token(&mut self, now: Millis, answer: Answer) {
+        if self.closed {
+            return;
+        }
+        let outcome = self.session.shared(now, answer);
+        self.announce(outcome, Reason::Tab);
+        self.run(now);
+    }
+
+    /// Whether this tab leads the scheduled refresh (it holds the leader's Web Lock).
+    pub fn set_leader(&mut self, now: Millis, leader: bool) {
+        self.leader = leader;
+        self.run(now);
+    }
+
+    /// Whether this tab leads the scheduled refresh: it runs one (`start()`) and holds the
+    /// leader's lock, or there are no Web Locks to choose a leader.
+    pub fn is_leader(&self) -> bool {
+        self.leader && self.session.is_running() && self.session.halted().is_none() && !self.closed
+    }
+
     /// Whether the browser is online; an `online` event resumes a paused credits run.
     pub fn set_online(&mut self, now: Millis, online: bool) {
         let came_back = online && !self.online;
@@ -736,6 +817,7 @@ impl Core {
             return;
         }
         if let Some(call) = self.provider.take_if(|p| p.deadline <= now) {
+            self.release(call.id);
             let outcome = self.session.refresh_finished(
                 now,
                 call.id,
@@ -808,7 +890,13 @@ impl Core {
         if self.closed {
             return;
         }
-        if !self.scheduled_pending() && self.session.is_due(now) {
+        if !self.scheduled_pending() && self.scheduled_at().is_some_and(|at| at <= now) {
+            // A follower's own first refresh, or a retry after a failure, takes the token the
+            // tabs stored if there is one; only a missed refresh of a held token is a
+            // missing leader.
+            if !self.leader && !self.session.retrying() {
+                self.take_lead();
+            }
             self.waiters.push(Waiter {
                 need: Need::scheduled(now),
                 purpose: Purpose::Scheduled,
@@ -850,17 +938,60 @@ impl Core {
     }
 
     fn call_provider(&mut self, now: Millis, id: RefreshId, kind: RefreshKind, reason: Reason) {
+        let force = kind == RefreshKind::Forced;
+        if self.settings.tabs {
+            // Another tab may be refreshing right now: wait for the lock, then see what it
+            // stored. A holder gets its own tokenTimeoutMs and a second before it is robbed.
+            let steal_after = self.settings.policy.token_timeout_ms.saturating_add(1_000);
+            self.provider = Some(ProviderCall {
+                id,
+                reason,
+                deadline: now.saturating_add(steal_after).saturating_add(2_000),
+                force,
+                coordinating: true,
+            });
+            self.actions.push(Action::Coordinate { id, steal_after });
+            return;
+        }
+        self.ask_provider(now, id, force, reason);
+    }
+
+    fn ask_provider(&mut self, now: Millis, id: RefreshId, force: bool, reason: Reason) {
         self.debug_parts(&["asking the provider for a token (", reason.as_str(), ")"]);
         self.provider = Some(ProviderCall {
             id,
             reason,
             deadline: now.saturating_add(self.settings.policy.token_timeout_ms),
+            force,
+            coordinating: false,
         });
-        self.actions.push(Action::CallProvider {
-            id,
-            force: kind == RefreshKind::Forced,
-            reason,
-        });
+        self.actions
+            .push(Action::CallProvider { id, force, reason });
+    }
+
+    fn take_lead(&mut self) {
+        self.info("the leading tab missed its refresh; this tab takes over");
+        self.leader = true;
+        self.actions.push(Action::TakeLead);
+    }
+
+    /// The refresh in flight is over (answered, timed out, discarded): the cross-tab lock
+    /// it holds goes.
+    fn release(&mut self, id: RefreshId) {
+        if self.settings.tabs {
+            self.actions.push(Action::Release { id });
+        }
+    }
+
+    /// When the scheduled refresh is due: the session's schedule for the leader; a grace
+    /// later for a follower, which refreshes only if the leader did not.
+    fn scheduled_at(&self) -> Option<Millis> {
+        let shift = if self.settings.tabs && self.settings.locks && !self.leader {
+            FOLLOWER_GRACE_MS as i64
+        } else {
+            0
+        };
+        self.session.next_wake_shifted(shift)
     }
 
     /// Hands a token (or why there is none) to whoever waited for it.
@@ -964,7 +1095,9 @@ impl Core {
     fn forget(&mut self, _now: Millis) {
         let had_token = self.session.sign_out();
         // The refresh in flight is discarded with the token.
-        self.provider = None;
+        if let Some(call) = self.provider.take() {
+            self.release(call.id);
+        }
         self.actions.push(Action::Mirror(None));
         if had_token {
             self.info("signed out");

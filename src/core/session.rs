@@ -79,6 +79,9 @@ pub enum Reason {
     Recovery,
     /// The provider refreshed on its own and pushed the token (see [`Session::pushed`]).
     Provider,
+    /// Another tab of the same session refreshed and shared its token (see
+    /// [`Session::shared`]).
+    Tab,
 }
 
 impl Reason {
@@ -92,6 +95,7 @@ impl Reason {
             Reason::Manual => "manual",
             Reason::Recovery => "recovery",
             Reason::Provider => "provider",
+            Reason::Tab => "tab",
         }
     }
 }
@@ -568,6 +572,68 @@ impl Session {
         Ok(outcome)
     }
 
+    /// Takes a token another tab of this session shared (its refresh, or the one it
+    /// adopted), without a provider call. Only a usable token that expires later than the
+    /// one held is taken, so a slow or stale message never replaces a newer token. A halted
+    /// session takes none: a sign-out sticks until this tab signs in for real.
+    pub fn shared(&mut self, now: Millis, answer: Answer) -> Refreshed {
+        if self.halted.is_some() {
+            return Refreshed::Discarded;
+        }
+        let Some(token) = self.newer_usable(now, answer.token, &answer.claims) else {
+            return Refreshed::Discarded;
+        };
+        self.adopt(now, token, answer.claims, RefreshKind::Plain)
+    }
+
+    /// Ends refresh `id` with the token another tab stored meanwhile (read under the
+    /// cross-tab refresh lock), when it is usable and later than the one held: the refresh
+    /// it would have made has already happened. `None`: ask the provider after all.
+    pub fn refresh_shared(
+        &mut self,
+        now: Millis,
+        id: RefreshId,
+        answer: Answer,
+    ) -> Option<Refreshed> {
+        let inflight = self.inflight.filter(|i| i.id == id)?;
+        let token = self.newer_usable(now, answer.token, &answer.claims)?;
+        self.inflight = None;
+        let outcome = self.adopt(now, token, answer.claims, RefreshKind::Plain);
+        if inflight.manual {
+            self.resume();
+        }
+        Some(outcome)
+    }
+
+    /// `token` if it may replace the current one: usable now, and expiring later than the
+    /// current token. Without an `exp` there is no order, so only an empty session takes it.
+    fn newer_usable(
+        &self,
+        now: Millis,
+        token: String,
+        claims: &Result<Claims, ClaimsError>,
+    ) -> Option<Token> {
+        let token = validate_token(token).ok()?;
+        let expires_at = claims
+            .as_ref()
+            .ok()
+            .and_then(|c| c.expires_at)
+            .map(|e| shift(e, self.offset_ms));
+        if expires_at.is_some_and(|e| now.saturating_add(self.policy.expiry_margin_ms) >= e) {
+            return None;
+        }
+        let later = match &self.current {
+            None => true,
+            Some(current) if current.token == token => false,
+            Some(current) => match (expires_at, current.expires_at) {
+                (Some(theirs), Some(ours)) => theirs > ours,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+        };
+        later.then_some(token)
+    }
+
     /// Makes `token` the current one (or confirms it). A usable token ends any failure
     /// window; one already inside the margin does not (the caller escalates or gives up).
     fn adopt(
@@ -746,6 +812,12 @@ impl Session {
         }
     }
 
+    /// Whether the next scheduled refresh is a first try or a retry (after `start()` without
+    /// a token, or after a failure), rather than the refresh of a held token.
+    pub fn retrying(&self) -> bool {
+        self.retry_at.is_some()
+    }
+
     /// Whether scheduled refresh is on (`start` without a later `stop`).
     pub fn is_running(&self) -> bool {
         self.running
@@ -765,6 +837,12 @@ impl Session {
     /// again and again: each one either calls the provider, which moves the next wake-up
     /// on by the gap, or finds the provider closed until a later time.
     pub fn next_wake(&self) -> Option<Millis> {
+        self.next_wake_shifted(0)
+    }
+
+    /// [`Session::next_wake`] with the refresh moved by `shift` ms (earlier when negative),
+    /// never past the gap after the last provider call or a failure window.
+    pub fn next_wake_shifted(&self, shift: i64) -> Option<Millis> {
         if !self.running || self.inflight.is_some() || self.halted.is_some() {
             return None;
         }
@@ -779,6 +857,7 @@ impl Session {
                     Some(e) => by_interval.min(e.saturating_sub(self.policy.expiry_margin_ms)),
                     None => by_interval,
                 }
+                .saturating_add_signed(shift)
             }
         };
         let after_gap = self

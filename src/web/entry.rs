@@ -52,6 +52,10 @@ mod op {
     pub const EXPIRES_AT: u32 = 20;
     pub const REGISTER: u32 = 21;
     pub const ABORTED: u32 = 22;
+    pub const SHARED_READ: u32 = 23;
+    pub const SHARED_TOKEN: u32 = 24;
+    pub const LEADER: u32 = 25;
+    pub const IS_LEADER: u32 = 26;
 }
 
 /// One manager's core, and what the core does not need to know.
@@ -85,7 +89,13 @@ fn register_config(numbers: &JsValue, about: &JsValue) -> JsValue {
     let level = about.get(1).as_f64().unwrap_or(2.0) as u32;
     match settings(
         &numbers,
-        [flags & 1 != 0, flags & 2 != 0, flags & 4 != 0],
+        [
+            flags & 1 != 0,
+            flags & 2 != 0,
+            flags & 4 != 0,
+            flags & 8 != 0,
+            flags & 16 != 0,
+        ],
         level,
     ) {
         Ok(settings) => JsValue::from(register(settings, about.get(2).as_string())),
@@ -109,7 +119,7 @@ fn register(settings: Settings, credits_url: Option<String>) -> u32 {
 
 /// The validated settings of a config the browser layer has read (`readConfig`): the
 /// numbers are checked here, by the core's rules, and an error names the field.
-fn settings(numbers: &Array, flags: [bool; 3], level: u32) -> Result<Settings, Error> {
+fn settings(numbers: &Array, flags: [bool; 5], level: u32) -> Result<Settings, Error> {
     let number = |i: u32| numbers.get(i).as_f64();
     let defaults = Policy::default();
     let millis = |name: &'static str, i: u32, default: Millis, min: Millis| {
@@ -155,6 +165,8 @@ fn settings(numbers: &Array, flags: [bool; 3], level: u32) -> Result<Settings, E
         verify_endpoint: flags[2],
         log_level,
         seed: (js_sys::Math::random() * u64::MAX as f64) as u64,
+        tabs: flags[3],
+        locks: flags[4],
     })
 }
 
@@ -274,6 +286,14 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
                 core.stamps_read(now, number(&a), [stored, memory]);
             }
             op::ABORTED => core.caller_aborted(now, number(&a)),
+            op::SHARED_READ => core.shared_read(now, number(&a), answer(&b)),
+            op::SHARED_TOKEN => {
+                if let Some(shared) = answer(&a) {
+                    core.shared_token(now, shared);
+                }
+            }
+            op::LEADER => core.set_leader(now, a.as_bool().unwrap_or(true)),
+            op::IS_LEADER => value = JsValue::from_bool(core.is_leader()),
             op::TIMEOUT => core.handle_timeout(now),
             op::PUSHED => core.pushed(now, answer(&a)),
             op::SIGNED_OUT_ELSEWHERE => core.signed_out_elsewhere(now),
@@ -453,6 +473,10 @@ fn encode(item: Item, credits_url: Option<&str>) -> JsValue {
         Action::AuthRecovered => row(&[num(10)]),
         Action::SessionOver => row(&[num(11)]),
         Action::BroadcastSignOut => row(&[num(12)]),
+        Action::Coordinate { id, steal_after } => row(&[num(16), num(id), num(steal_after as f64)]),
+        Action::Release { id } => row(&[num(17), num(id)]),
+        Action::Share(shared) => row(&[num(18), text(shared.expose())]),
+        Action::TakeLead => row(&[num(19)]),
         Action::Resolve { call, value } => match value {
             Value::Response(_) => row(&[num(13), num(call), num(0)]),
             Value::Outcome {

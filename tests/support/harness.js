@@ -255,8 +255,11 @@ export class Provider {
   mint() {
     this.token = this.jwt();
     this.expiresAt = this.now() + this.lifetimeMs;
+    (this.issued ??= new Map()).set(this.token, this.expiresAt);
     return this.token;
   }
+  /** Whether `token` was minted here and has not expired (on the provider's clock). */
+  live(token) { return (this.issued?.get(token) ?? 0) > this.now(); }
   forced() { return this.calls.filter((c) => c.force).length; }
   plain() { return this.calls.filter((c) => !c.force).length; }
   reasons() { return this.calls.map((c) => `${c.force ? 'forced' : 'plain'}:${c.reason}`).join(','); }
@@ -331,7 +334,12 @@ export class Backend {
     if (this.mode === 'hang') await new Promise((_, reject) => req.signal.addEventListener('abort', () => reject(req.signal.reason)));
     const script = this.scripted.shift();
     if (script) return new TrackedResponse(script.body, { status: script.status, headers: { 'content-type': 'application/json', ...script.headers } });
-    const ok = this.mode !== 'reject' && record.auth !== null && record.auth === `Bearer ${this.provider.token}` && !this.revoked.has(this.provider.token);
+    // 'live': any unexpired token of the provider's, as real backends check a JWT (the
+    // tabs suite); otherwise only the newest, which makes every stale token visible.
+    const bearer = record.auth?.startsWith('Bearer ') ? record.auth.slice(7) : null;
+    const ok = this.mode === 'live'
+      ? bearer !== null && this.provider.live(bearer) && !this.revoked.has(bearer)
+      : this.mode !== 'reject' && record.auth !== null && record.auth === `Bearer ${this.provider.token}` && !this.revoked.has(this.provider.token);
     const json = (status, body) => new TrackedResponse(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
     if (!ok) return json(401, { error: 'Token has expired', requires_refresh: true });
     const path = new URL(req.url).pathname;
@@ -382,7 +390,9 @@ export class Backend {
 
 /** A SessionConfig wired to the doubles, with `extra` merged in. */
 export function config(provider, backend, extra) {
-  const merged = { getToken: provider.getToken, fetch: backend.fetch, logLevel: 'debug', ...(extra ?? {}) };
+  // One tab's policy by default: coordination waits on Web Locks and IndexedDB, real-time
+  // browser work that virtual time cannot step. tests/tabs.rs puts managers in a group.
+  const merged = { getToken: provider.getToken, fetch: backend.fetch, logLevel: 'debug', tabs: false, ...(extra ?? {}) };
   // `checkSession: true` in a test's extras means "the provider's own probe".
   if (merged.checkSession === true) merged.checkSession = provider.checkSession;
   return merged;
@@ -611,7 +621,7 @@ export class Pusher {
 
 /** A SessionConfig from a bridge's TokenProvider, spread as a page would, plus the fake fetch. */
 export function bridged(tokenProvider, backend, extra) {
-  return { ...tokenProvider, fetch: backend.fetch, logLevel: 'debug', ...(extra ?? {}) };
+  return { ...tokenProvider, fetch: backend.fetch, logLevel: 'debug', tabs: false, ...(extra ?? {}) };
 }
 
 /** Calls `object[name]()` and awaits it (a provider's checkSession, a template global). */

@@ -317,6 +317,8 @@ pub struct Rig {
     pub events: Recorder,
     /// `None` for a rig on the page's real clock ([`Rig::real`]).
     pub clock: Option<VirtualClock>,
+    /// The group of tabs its manager belongs to (`tabs`).
+    pub group: JsValue,
 }
 
 pub const ALL_EVENTS: [&str; 7] = [
@@ -355,13 +357,16 @@ impl Rig {
         Rig::try_with(Provider::new(lifetime_ms), extra, None).expect("valid config")
     }
 
-    /// Another tab of the same page: a second rig on this rig's clock.
+    /// Another tab of the same session: a second rig on this rig's clock, in its group of
+    /// tabs.
     pub fn beside(&self, lifetime_ms: f64, extra: &[(&str, JsValue)]) -> Rig {
         let clock = self
             .clock
             .as_ref()
             .map(|c| JsValue::from(c).unchecked_into::<VirtualClock>());
-        Rig::try_with(Provider::new(lifetime_ms), extra, clock).expect("valid config")
+        let mut extra = extra.to_vec();
+        extra.push(("tabs", self.group.clone()));
+        Rig::try_with(Provider::new(lifetime_ms), &extra, clock).expect("valid config")
     }
 
     fn try_with(
@@ -380,7 +385,9 @@ impl Rig {
                 Reflect::set(&extra, &"clock".into(), clock).unwrap();
             }
         }
-        let manager = SessionManager::new(config(&provider, &backend, &extra))?;
+        let config = config(&provider, &backend, &extra);
+        let group = Reflect::get(&config, &"tabs".into()).unwrap_or(JsValue::UNDEFINED);
+        let manager = SessionManager::new(config)?;
         let events = Recorder::new();
         for name in ALL_EVENTS {
             manager.on(name, events.listener(name)).unwrap();
@@ -391,6 +398,7 @@ impl Rig {
             manager,
             events,
             clock,
+            group,
         })
     }
 

@@ -72,6 +72,8 @@ fn settings() -> Settings {
         verify_endpoint: true,
         log_level: Level::Debug,
         seed: 7,
+        tabs: false,
+        locks: false,
     }
 }
 
@@ -951,4 +953,431 @@ fn each_credits_run_draws_its_own_retry_delays() {
         runs[0], runs[1],
         "the second run replayed the first's delays"
     );
+}
+
+/// Several tabs of one session on one virtual clock: one provider that rotates a single
+/// refresh token (so two tabs refreshing at once is a rotation race), one cross-tab lock, one
+/// stored token, and a channel that delivers each shared token a step late.
+mod tabs {
+    use super::*;
+    use std::collections::VecDeque;
+
+    struct Tab {
+        core: Core,
+        frozen: bool,
+        settled: HashMap<CallId, bool>,
+        expired: usize,
+    }
+
+    struct Tabs {
+        tabs: Vec<Tab>,
+        now: Millis,
+        lifetime: Millis,
+        minted: u32,
+        /// Provider calls by tab: (tab, forced).
+        provider_calls: Vec<(usize, bool)>,
+        /// Each tab's provider cache, as Clerk's or the demo's: its own last token.
+        cache: Vec<Option<(String, Millis)>>,
+        stored: Option<String>,
+        lock: Option<(usize, RefreshId)>,
+        waiting: VecDeque<(usize, RefreshId)>,
+        mail: VecDeque<(usize, String)>,
+        refused: usize,
+    }
+
+    fn tab_settings(seed: u64) -> Settings {
+        Settings {
+            tabs: true,
+            locks: true,
+            seed,
+            ..settings()
+        }
+    }
+
+    impl Tabs {
+        fn new(count: usize, lifetime: Millis) -> Tabs {
+            let mut tabs = Tabs {
+                tabs: (0..count)
+                    .map(|i| Tab {
+                        core: Core::new(tab_settings(i as u64 + 1)),
+                        frozen: false,
+                        settled: HashMap::new(),
+                        expired: 0,
+                    })
+                    .collect(),
+                now: T0,
+                lifetime,
+                minted: 0,
+                provider_calls: vec![],
+                cache: vec![None; count],
+                stored: None,
+                lock: None,
+                waiting: VecDeque::new(),
+                mail: VecDeque::new(),
+                refused: 0,
+            };
+            for i in 0..count {
+                // Tab 0 holds the leader's lock; the others queue for it.
+                tabs.tabs[i].core.set_leader(tabs.now, i == 0);
+                tabs.tabs[i].core.start(tabs.now);
+            }
+            tabs.pump();
+            tabs
+        }
+
+        fn mint(&mut self) -> String {
+            self.minted += 1;
+            let (iat, exp) = (self.now / 1000, (self.now + self.lifetime) / 1000);
+            let payload = format!("{{\"iat\":{iat},\"exp\":{exp},\"n\":{}}}", self.minted);
+            format!("h.{}.s", base64url(payload.as_bytes()))
+        }
+
+        fn decoded(token: &str) -> Answer {
+            let json = base64url_decode(token.split('.').nth(1).unwrap_or_default());
+            let number = |name: &str| {
+                let key = format!("\"{name}\":");
+                let at = json.find(&key)? + key.len();
+                json[at..].split([',', '}']).next()?.parse::<f64>().ok()
+            };
+            Answer::read(token.to_owned(), Ok((number("exp"), number("iat"))))
+        }
+
+        fn expiry(token: &str) -> Millis {
+            Tabs::decoded(token)
+                .claims
+                .ok()
+                .and_then(|c| c.expires_at)
+                .unwrap_or(0)
+        }
+
+        fn grant(&mut self, tab: usize, id: RefreshId) {
+            self.lock = Some((tab, id));
+            let stored = self.stored.as_deref().map(Tabs::decoded);
+            self.tabs[tab].core.shared_read(self.now, id, stored);
+        }
+
+        /// Carries out what every tab that is not frozen asks for, until nothing moves.
+        fn pump(&mut self) {
+            for _ in 0..100_000 {
+                let mut moved = false;
+                for i in 0..self.tabs.len() {
+                    if self.tabs[i].frozen {
+                        continue;
+                    }
+                    while let Some(event) = self.tabs[i].core.poll_event() {
+                        if event.name() == "sessionExpired" {
+                            self.tabs[i].expired += 1;
+                        }
+                    }
+                    if let Some(action) = self.tabs[i].core.poll_action() {
+                        self.execute(i, action);
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    let Some((from, token)) = self.mail.pop_front() else {
+                        return;
+                    };
+                    for i in 0..self.tabs.len() {
+                        if i != from && !self.tabs[i].frozen {
+                            self.tabs[i]
+                                .core
+                                .shared_token(self.now, Tabs::decoded(&token));
+                        }
+                    }
+                }
+            }
+            panic!("the tabs never settled");
+        }
+
+        fn execute(&mut self, tab: usize, action: Action) {
+            let now = self.now;
+            match action {
+                Action::Coordinate { id, .. } => {
+                    if self.lock.is_none() {
+                        self.grant(tab, id);
+                    } else {
+                        self.waiting.push_back((tab, id));
+                    }
+                }
+                Action::Release { id } => {
+                    if self.lock == Some((tab, id)) {
+                        self.lock = None;
+                        if let Some((next, id)) = self.waiting.pop_front() {
+                            self.grant(next, id);
+                        }
+                    } else {
+                        self.waiting.retain(|w| *w != (tab, id));
+                    }
+                }
+                Action::CallProvider { id, force, .. } => {
+                    self.provider_calls.push((tab, force));
+                    let cached = self.cache[tab]
+                        .clone()
+                        .filter(|(_, exp)| !force && now + 10_000.min(self.lifetime / 2) < *exp);
+                    let token = match cached {
+                        Some((token, _)) => token,
+                        None => {
+                            // A refresh needs the lock: a second one at once is a race the
+                            // rotating refresh token loses.
+                            if self.lock.is_none_or(|(holder, _)| holder != tab) {
+                                self.refused += 1;
+                            }
+                            let token = self.mint();
+                            self.cache[tab] = Some((token.clone(), Tabs::expiry(&token)));
+                            token
+                        }
+                    };
+                    self.tabs[tab]
+                        .core
+                        .provider_answered(now, id, Ok(Some(Tabs::decoded(&token))));
+                }
+                Action::Share(token) => {
+                    self.stored = Some(token.expose().to_owned());
+                    self.mail.push_back((tab, token.expose().to_owned()));
+                }
+                Action::Send { send, token, .. } => {
+                    let live = token.is_some_and(|t| Tabs::expiry(t.expose()) > now);
+                    let reply = if live {
+                        answered(200, "{}")
+                    } else {
+                        answered(401, "{}")
+                    };
+                    self.tabs[tab].core.replied(now, send, reply);
+                }
+                Action::TakeLead => {
+                    for (i, other) in self.tabs.iter_mut().enumerate() {
+                        if i != tab {
+                            other.core.set_leader(now, false);
+                        }
+                    }
+                }
+                Action::BroadcastSignOut => {
+                    self.stored = None;
+                    for i in 0..self.tabs.len() {
+                        if i != tab {
+                            self.tabs[i].core.signed_out_elsewhere(now);
+                        }
+                    }
+                }
+                Action::Resolve { call, .. } => {
+                    self.tabs[tab].settled.insert(call, true);
+                }
+                Action::Reject { call, .. } => {
+                    self.tabs[tab].settled.insert(call, false);
+                }
+                _ => {}
+            }
+        }
+
+        /// Lets `ms` pass, firing every deadline of every tab that is not frozen.
+        fn advance(&mut self, ms: Millis) {
+            let end = self.now + ms;
+            for _ in 0..100_000 {
+                let next = (0..self.tabs.len())
+                    .filter(|&i| !self.tabs[i].frozen)
+                    .filter_map(|i| self.tabs[i].core.poll_timeout().map(|at| (at, i)))
+                    .min();
+                match next {
+                    Some((at, i)) if at <= end => {
+                        assert!(at >= self.now, "a deadline in the past");
+                        self.now = at;
+                        self.tabs[i].core.handle_timeout(at);
+                        self.pump();
+                    }
+                    _ => break,
+                }
+            }
+            self.now = end;
+        }
+
+        fn fetch(&mut self, tab: usize) -> CallId {
+            let call = self.tabs[tab].core.next_id();
+            self.tabs[tab].core.fetch(self.now, call, true, true);
+            self.pump();
+            call
+        }
+
+        /// Every tab that is not frozen calls `fetchWithAuth` once a second for `seconds`;
+        /// the calls that did not succeed.
+        fn busy(&mut self, seconds: u64) -> usize {
+            let mut calls = vec![];
+            for _ in 0..seconds {
+                for tab in 0..self.tabs.len() {
+                    if !self.tabs[tab].frozen {
+                        calls.push((tab, self.fetch(tab)));
+                    }
+                }
+                self.advance(1_000);
+            }
+            calls
+                .iter()
+                .filter(|(tab, call)| self.tabs[*tab].settled.get(call) != Some(&true))
+                .count()
+        }
+
+        fn leaders(&self) -> Vec<usize> {
+            (0..self.tabs.len())
+                .filter(|&i| self.tabs[i].core.is_leader())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn one_refresh_per_lifetime_whatever_the_number_of_tabs() {
+        for count in [1, 2, 5] {
+            // 4 s tokens, a 1 s margin, busy for 20 s: 5 lifetimes.
+            let mut tabs = Tabs {
+                ..Tabs::new(0, 4_000)
+            };
+            tabs.tabs = (0..count)
+                .map(|i| Tab {
+                    core: Core::new(Settings {
+                        policy: Policy {
+                            expiry_margin_ms: 1_000,
+                            ..Policy::default()
+                        },
+                        ..tab_settings(i as u64 + 1)
+                    }),
+                    frozen: false,
+                    settled: HashMap::new(),
+                    expired: 0,
+                })
+                .collect();
+            tabs.cache = vec![None; count];
+            for i in 0..count {
+                tabs.tabs[i].core.set_leader(tabs.now, i == 0);
+                tabs.tabs[i].core.start(tabs.now);
+            }
+            tabs.pump();
+            let failed = tabs.busy(20);
+            assert_eq!(failed, 0, "{count} tabs");
+            assert_eq!(tabs.refused, 0, "{count} tabs: a rotation race");
+            // The sign-in's token, then one every 3 s (exp - margin): at 3, 6, …, 18 s.
+            assert_eq!(
+                tabs.minted, 7,
+                "{count} tabs: one per lifetime, however many tabs"
+            );
+            assert_eq!(
+                tabs.provider_calls.len(),
+                7,
+                "{count} tabs: and no plain calls"
+            );
+            assert_eq!(tabs.leaders(), vec![0], "{count} tabs");
+            assert!(tabs.tabs.iter().all(|t| t.expired == 0));
+        }
+    }
+
+    #[test]
+    fn an_idle_follower_takes_over_a_grace_after_the_missed_refresh() {
+        let mut tabs = Tabs::new(2, 60_000);
+        tabs.fetch(0);
+        tabs.fetch(1);
+        let minted = tabs.minted;
+        tabs.tabs[0].frozen = true;
+        // The leader would have refreshed at 50 s (exp - margin).
+        tabs.advance(51_999);
+        assert_eq!(tabs.minted, minted);
+        assert!(!tabs.tabs[1].core.is_leader());
+        tabs.advance(1);
+        assert!(tabs.tabs[1].core.is_leader(), "taken over at 52 s");
+        assert_eq!(tabs.minted, minted + 1);
+    }
+
+    #[test]
+    fn without_web_locks_each_tab_leads_at_its_own_lead_and_adopts_the_first_token() {
+        let mut tabs = Tabs::new(0, 60_000);
+        tabs.tabs = (0..3)
+            .map(|i| Tab {
+                core: Core::new(Settings {
+                    locks: false,
+                    ..tab_settings(100 + 337 * i as u64)
+                }),
+                frozen: false,
+                settled: HashMap::new(),
+                expired: 0,
+            })
+            .collect();
+        tabs.cache = vec![None; 3];
+        for tab in &mut tabs.tabs {
+            tab.core.start(T0);
+        }
+        tabs.pump();
+        assert_eq!(tabs.busy(600), 0);
+        assert_eq!(tabs.leaders().len(), 3);
+        // Twelve 50 s refresh cycles in 10 minutes, plus the sign-in.
+        assert_eq!(
+            tabs.minted, 13,
+            "the first tab's token reached the others in time"
+        );
+    }
+
+    #[test]
+    fn a_stale_shared_token_never_replaces_a_newer_one() {
+        let mut tabs = Tabs::new(2, 60_000);
+        let old = tabs.mint();
+        tabs.advance(5_000);
+        let newer = tabs.mint();
+        tabs.tabs[1]
+            .core
+            .shared_token(tabs.now, Tabs::decoded(&newer));
+        tabs.tabs[1]
+            .core
+            .shared_token(tabs.now, Tabs::decoded(&old));
+        tabs.pump();
+        let held = tabs.tabs[1]
+            .core
+            .session
+            .current_token()
+            .map(|t| t.expose().to_owned());
+        assert_eq!(held.as_deref(), Some(newer.as_str()));
+    }
+
+    #[test]
+    fn a_follower_takes_over_from_a_frozen_leader_within_the_grace() {
+        let mut tabs = Tabs::new(3, 60_000);
+        assert_eq!(tabs.busy(5), 0);
+        let minted = tabs.minted;
+        tabs.tabs[0].frozen = true;
+        // The leader would refresh at 50 s; a follower takes over 2 s later, and no call
+        // fails meanwhile (a follower that needs a token refreshes under the lock).
+        assert_eq!(tabs.busy(60), 0);
+        let leaders = tabs.leaders();
+        assert_eq!(leaders.len(), 1, "{leaders:?}");
+        assert_ne!(leaders[0], 0, "a follower leads now");
+        assert!(tabs.minted > minted, "someone refreshed");
+        assert_eq!(tabs.refused, 0);
+        // Within one lifetime after the freeze, at most one refresh per lifetime.
+        assert!(
+            tabs.minted - minted <= 2,
+            "{} refreshes",
+            tabs.minted - minted
+        );
+    }
+
+    #[test]
+    fn a_sign_out_in_one_tab_sticks_in_every_tab() {
+        let mut tabs = Tabs::new(3, 60_000);
+        assert_eq!(tabs.busy(3), 0);
+        let call = tabs.tabs[0].core.next_id();
+        tabs.tabs[0].core.sign_out(tabs.now, call);
+        tabs.pump();
+        let asked = tabs.provider_calls.len();
+        // A late message with a token minted before the sign-out changes nothing.
+        let late = tabs.mint();
+        for tab in 1..3 {
+            tabs.tabs[tab]
+                .core
+                .shared_token(tabs.now, Tabs::decoded(&late));
+        }
+        tabs.pump();
+        let failed = tabs.busy(180);
+        assert_eq!(failed, 3 * 180, "every call is refused unauthenticated");
+        assert_eq!(
+            tabs.provider_calls.len(),
+            asked,
+            "nobody asked the provider"
+        );
+        assert!(tabs.tabs[1..].iter().all(|t| t.expired == 1));
+    }
 }
