@@ -56,9 +56,10 @@ export interface SessionConfig extends TokenProvider {
   logLevel?: LogLevel;
   /**
    * The group of same-origin tabs that share this session. Default `'default'`. Tabs of a
-   * group share each new token (the newest is kept in IndexedDB for them), one of them leads
-   * the scheduled refresh, and a sign-out in one signs out all. `false`: this manager keeps
-   * to itself, and its tokens stay in memory.
+   * group hand each new token to one another by `BroadcastChannel` message (only its expiry
+   * is stored, in IndexedDB, so that the next refresh knows one is on its way), refresh one
+   * at a time, let one of them lead the scheduled refresh, and a sign-out in one signs out
+   * all. Tokens stay in memory either way. `false`: this manager keeps to itself.
    */
   tabs?: string | false;
   /**

@@ -272,31 +272,33 @@ function bounded(promise, ms, fallback) {
   });
 }
 
-// The newest token of each group of tabs, kept in IndexedDB: unlike a localStorage write, a
-// write committed before the cross-tab lock is released is what the next holder reads.
-let tokenStore = null;
-function openTokenStore() {
-  tokenStore ??= new Promise((resolve) => {
+// The expiry (ms) of the newest token of each group of tabs, kept in IndexedDB: unlike a
+// localStorage write, a write committed before the cross-tab lock is released is what the
+// next holder reads. The token itself is never stored: it travels in a message to tabs that
+// are open, and a tab that reads a newer expiry waits briefly for that message.
+let expiryStore = null;
+function openExpiryStore() {
+  expiryStore ??= new Promise((resolve) => {
     try {
       const open = globalThis.indexedDB.open('session-keeper', 1);
-      open.onupgradeneeded = () => open.result.createObjectStore('tokens');
+      open.onupgradeneeded = () => open.result.createObjectStore('expiries');
       open.onsuccess = () => resolve(open.result);
       open.onerror = open.onblocked = () => resolve(null);
     } catch {
-      resolve(null); // no IndexedDB (or blocked): tokens travel by message only
+      resolve(null); // no IndexedDB (or blocked): expiries travel by message only
     }
   });
-  return tokenStore;
+  return expiryStore;
 }
 
-/** The token group `group` stored (`write` undefined), or stores `write` (a token or null). */
-function storedToken(group, write) {
-  const work = openTokenStore().then((db) => new Promise((resolve) => {
+/** The expiry group `group` stored (`write` undefined), or stores `write` (ms or null). */
+function storedExpiry(group, write) {
+  const work = openExpiryStore().then((db) => new Promise((resolve) => {
     if (!db) return resolve(null);
     try {
-      const tx = db.transaction('tokens', write === undefined ? 'readonly' : 'readwrite');
-      const request = write === undefined ? tx.objectStore('tokens').get(group) : tx.objectStore('tokens').put(write, group);
-      tx.oncomplete = () => resolve(write === undefined && typeof request.result === 'string' ? request.result : null);
+      const tx = db.transaction('expiries', write === undefined ? 'readonly' : 'readwrite');
+      const request = write === undefined ? tx.objectStore('expiries').get(group) : tx.objectStore('expiries').put(write, group);
+      tx.oncomplete = () => resolve(write === undefined && typeof request.result === 'number' ? request.result : null);
       tx.onerror = tx.onabort = () => resolve(null);
     } catch {
       resolve(null);
@@ -455,7 +457,7 @@ export class Driver {
       case 10: return this.authRecovered();
       case 11: return this.sessionOver();
       case 12:
-        this.sharing = storedToken(this.group, null);
+        this.sharing = storedExpiry(this.group, null);
         return this.channel?.post(SIGN_OUT);
       case 13: return this.settle(item[1], true, this.value(item));
       case 14: return this.settle(item[1], false, this.rejection(item));
@@ -834,7 +836,10 @@ export class Driver {
     };
     globalThis.addEventListener('storage', onStorage);
     return {
-      post: (text) => {
+      // A token is never written to storage, even for a moment: without BroadcastChannel
+      // each tab refreshes for itself, still one at a time under the refresh lock.
+      post: (text, secret) => {
+        if (secret) return;
         try {
           storage()?.setItem(name, `${text}|${Math.random()}`);
           storage()?.removeItem(name);
@@ -861,8 +866,8 @@ export class Driver {
   coordinate(id, stealAfter) {
     const hold = { release: null, stop: new AbortController(), timer: null, over: false, stealing: false };
     this.holds.set(id, hold);
-    const read = () => storedToken(this.group, undefined).then((token) => {
-      if (!hold.over) this.feed(OP.sharedRead, id, token ? [token, ...claimsOf(token)] : null);
+    const read = () => storedExpiry(this.group, undefined).then((exp) => {
+      if (!hold.over) this.feed(OP.sharedRead, id, exp);
     });
     if (!this.locks) return void read();
     const granted = () => new Promise((release) => {
@@ -901,10 +906,11 @@ export class Driver {
     if (hold.release) this.sharing.then(hold.release, hold.release);
   }
 
-  /** Stores a new token for the other tabs and tells them. */
+  /** Stores a new token's expiry and hands the token to the other open tabs. */
   share(token) {
-    this.sharing = storedToken(this.group, token);
-    this.channel?.post(TOKEN + token);
+    const [readable, exp] = claimsOf(token);
+    this.sharing = storedExpiry(this.group, readable === 0 && typeof exp === 'number' ? exp * 1000 : null);
+    this.channel?.post(TOKEN + token, true);
   }
 
   /**

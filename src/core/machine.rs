@@ -73,6 +73,9 @@ pub const FOLLOWER_GRACE_MS: Millis = 2_000;
 /// `expiryMarginMs` says, by an amount of its own, so that the tabs' refreshes come apart
 /// and the first tab's shared token reaches the others before their turn.
 pub const STAGGER_MS: Millis = 1_000;
+/// How long a refresh waits for the message of a token another tab stored just before it
+/// released the cross-tab lock (messages can lag the lock by a few ms).
+pub const SHARE_WAIT_MS: Millis = 1_000;
 
 /// Who waits for a token, and what they do with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,8 +171,20 @@ struct ProviderCall {
     deadline: Millis,
     /// Whether the provider is to be asked for a new token (`forceRefresh`).
     force: bool,
-    /// Still waiting for the cross-tab lock and the stored token; the provider is not asked.
-    coordinating: bool,
+    /// The generation of the token held when the refresh started.
+    from: Generation,
+    stage: CallStage,
+}
+
+/// Where a refresh stands with the other tabs and the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallStage {
+    /// Waiting for the cross-tab lock, then for what the tabs stored.
+    Coordinating,
+    /// Another tab stored a newer token: waiting for its message.
+    Awaiting,
+    /// The provider is asked.
+    Asking,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -618,7 +633,10 @@ impl Core {
         id: RefreshId,
         answer: Result<Option<Answer>, Error>,
     ) {
-        let Some(call) = self.provider.take_if(|p| p.id == id && !p.coordinating) else {
+        let Some(call) = self
+            .provider
+            .take_if(|p| p.id == id && p.stage == CallStage::Asking)
+        else {
             return;
         };
         let outcome = self.session.refresh_finished(now, id, answer);
@@ -748,36 +766,60 @@ impl Core {
         self.run(now);
     }
 
-    /// Refresh `id` holds the cross-tab lock: `stored` is the token the tabs stored (with
-    /// what the browser decoded of it), `None` when there is none or it could not be read.
-    /// A usable token later than the one held ends the refresh without asking the provider:
-    /// another tab has just made it.
-    pub fn shared_read(&mut self, now: Millis, id: RefreshId, stored: Option<Answer>) {
-        let Some(call) = self.provider.take_if(|p| p.id == id && p.coordinating) else {
+    /// Refresh `id` holds the cross-tab lock; `stored` is the `exp` of the newest token the
+    /// tabs stored (`None`: none, or it could not be read). A token that changed while this
+    /// tab waited, or one another tab has just made (its message on the way), ends the
+    /// refresh without asking the provider.
+    pub fn shared_read(&mut self, now: Millis, id: RefreshId, stored: Option<Millis>) {
+        let Some(call) = self
+            .provider
+            .as_mut()
+            .filter(|p| p.id == id && p.stage == CallStage::Coordinating)
+        else {
             return;
         };
-        if let Some(outcome) =
-            stored.and_then(|answer| self.session.refresh_shared(now, id, answer))
-        {
-            self.announce(outcome, Reason::Tab);
+        let from = call.from;
+        if self.session.refresh_superseded(now, id, from) {
+            self.provider = None;
             self.release(id);
+        } else if stored.is_some_and(|exp| self.session.would_take(now, exp)) {
+            // Stored before the lock was released; its message can lag by a few ms.
+            call.stage = CallStage::Awaiting;
+            call.deadline = now.saturating_add(SHARE_WAIT_MS);
         } else {
+            let (force, reason) = (call.force, call.reason);
             // A follower refreshing a token that ran out, with nothing newer stored: the
             // leader did not do its job (closed, frozen, hung). This tab does it from now on.
-            if !self.leader && matches!(call.reason, Reason::Expiring | Reason::Scheduled) {
+            if !self.leader && matches!(reason, Reason::Expiring | Reason::Scheduled) {
                 self.take_lead();
             }
-            self.ask_provider(now, id, call.force, call.reason);
+            self.ask_provider(now, id, force, reason);
         }
         self.run(now);
     }
 
-    /// Another tab shared a token: taken when it is usable and later than the one held.
+    /// Another tab shared a token: taken when it is usable and later than the one held. A
+    /// refresh waiting for it ends with it.
     pub fn shared_token(&mut self, now: Millis, answer: Answer) {
         if self.closed {
             return;
         }
-        let outcome = self.session.shared(now, answer);
+        let awaiting = self
+            .provider
+            .as_ref()
+            .filter(|p| p.stage == CallStage::Awaiting)
+            .map(|p| p.id);
+        let outcome = match awaiting {
+            Some(id) => match self.session.refresh_shared(now, id, answer) {
+                Some(outcome) => {
+                    self.provider = None;
+                    self.release(id);
+                    outcome
+                }
+                None => Refreshed::Discarded,
+            },
+            None => self.session.shared(now, answer),
+        };
         self.announce(outcome, Reason::Tab);
         self.run(now);
     }
@@ -815,6 +857,13 @@ impl Core {
     pub fn handle_timeout(&mut self, now: Millis) {
         if self.closed {
             return;
+        }
+        if let Some(call) = self
+            .provider
+            .take_if(|p| p.deadline <= now && p.stage != CallStage::Asking)
+        {
+            // The lock or the message did not come in time: ask the provider after all.
+            self.ask_provider(now, call.id, call.force, call.reason);
         }
         if let Some(call) = self.provider.take_if(|p| p.deadline <= now) {
             self.release(call.id);
@@ -948,7 +997,8 @@ impl Core {
                 reason,
                 deadline: now.saturating_add(steal_after).saturating_add(2_000),
                 force,
-                coordinating: true,
+                from: self.session.generation(),
+                stage: CallStage::Coordinating,
             });
             self.actions.push(Action::Coordinate { id, steal_after });
             return;
@@ -963,7 +1013,8 @@ impl Core {
             reason,
             deadline: now.saturating_add(self.settings.policy.token_timeout_ms),
             force,
-            coordinating: false,
+            from: self.session.generation(),
+            stage: CallStage::Asking,
         });
         self.actions
             .push(Action::CallProvider { id, force, reason });

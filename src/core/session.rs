@@ -586,9 +586,8 @@ impl Session {
         self.adopt(now, token, answer.claims, RefreshKind::Plain)
     }
 
-    /// Ends refresh `id` with the token another tab stored meanwhile (read under the
-    /// cross-tab refresh lock), when it is usable and later than the one held: the refresh
-    /// it would have made has already happened. `None`: ask the provider after all.
+    /// Ends refresh `id` with a token another tab shared, when it is usable and later than
+    /// the one held: the refresh it would have made has already happened. `None`: it is not.
     pub fn refresh_shared(
         &mut self,
         now: Millis,
@@ -603,6 +602,42 @@ impl Session {
             self.resume();
         }
         Some(outcome)
+    }
+
+    /// Ends refresh `id` without a provider call when the token changed since it started
+    /// (`from`: the generation then) and the new one is usable: a token another tab shared
+    /// arrived while this one waited for the cross-tab lock.
+    pub fn refresh_superseded(&mut self, now: Millis, id: RefreshId, from: Generation) -> bool {
+        let Some(inflight) = self.inflight.filter(|i| i.id == id) else {
+            return false;
+        };
+        let fresh = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.generation > from && self.usable(c, now));
+        if fresh {
+            self.inflight = None;
+            if inflight.manual {
+                self.resume();
+            }
+        }
+        fresh
+    }
+
+    /// Whether a token that expires at `exp` (the issuer's clock, as stored by another tab)
+    /// would replace the current one: usable now, and later than the current token.
+    pub fn would_take(&self, now: Millis, exp: Millis) -> bool {
+        let exp = shift(exp, self.offset_ms);
+        now.saturating_add(self.policy.expiry_margin_ms) < exp
+            && self
+                .current
+                .as_ref()
+                .is_none_or(|c| c.expires_at.is_some_and(|held| exp > held))
+    }
+
+    /// The generation of the current token (0 without one).
+    pub fn generation(&self) -> Generation {
+        self.current.as_ref().map_or(0, |c| c.generation)
     }
 
     /// `token` if it may replace the current one: usable now, and expiring later than the

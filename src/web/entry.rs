@@ -286,7 +286,11 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
                 core.stamps_read(now, number(&a), [stored, memory]);
             }
             op::ABORTED => core.caller_aborted(now, number(&a)),
-            op::SHARED_READ => core.shared_read(now, number(&a), answer(&b)),
+            op::SHARED_READ => core.shared_read(
+                now,
+                number(&a),
+                b.as_f64().filter(|x| *x > 0.0).map(|x| x as Millis),
+            ),
             op::SHARED_TOKEN => {
                 if let Some(shared) = answer(&a) {
                     core.shared_token(now, shared);

@@ -1052,7 +1052,8 @@ mod tabs {
 
         fn grant(&mut self, tab: usize, id: RefreshId) {
             self.lock = Some((tab, id));
-            let stored = self.stored.as_deref().map(Tabs::decoded);
+            // Only the exp is stored; the token itself comes by message.
+            let stored = self.stored.as_deref().map(Tabs::expiry);
             self.tabs[tab].core.shared_read(self.now, id, stored);
         }
 
@@ -1310,6 +1311,88 @@ mod tabs {
             tabs.minted, 13,
             "the first tab's token reached the others in time"
         );
+    }
+
+    /// One tab's core driven by hand: what it asked for since the last look.
+    fn drain(core: &mut Core) -> Vec<Action> {
+        let mut actions = vec![];
+        while let Some(action) = core.poll_action() {
+            actions.push(action);
+        }
+        while core.poll_event().is_some() {}
+        actions
+    }
+
+    /// A tab holding `held` at `now` past its margin, with a `fetchWithAuth` waiting on the
+    /// cross-tab lock: the core, the refresh's id.
+    fn waiting_for_the_lock(tabs: &mut Tabs, held: &str) -> (Core, RefreshId) {
+        let mut core = Core::new(tab_settings(9));
+        core.shared_token(tabs.now, Tabs::decoded(held));
+        tabs.advance(50_001);
+        let call = core.next_id();
+        core.fetch(tabs.now, call, true, true);
+        let id = drain(&mut core)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Coordinate { id, .. } => Some(id),
+                _ => None,
+            })
+            .expect("a coordinated refresh");
+        (core, id)
+    }
+
+    fn sent_with(actions: &[Action]) -> Option<String> {
+        actions.iter().find_map(|a| match a {
+            Action::Send { token, .. } => token.as_ref().map(|t| t.expose().to_owned()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_token_shared_while_waiting_for_the_lock_ends_the_refresh() {
+        let mut tabs = Tabs::new(0, 60_000);
+        let held = tabs.mint();
+        let (mut core, id) = waiting_for_the_lock(&mut tabs, &held);
+        let newer = tabs.mint();
+        core.shared_token(tabs.now, Tabs::decoded(&newer));
+        core.shared_read(tabs.now, id, Some(Tabs::expiry(&newer)));
+        let actions = drain(&mut core);
+        assert!(!actions
+            .iter()
+            .any(|a| matches!(a, Action::CallProvider { .. })));
+        assert!(actions.contains(&Action::Release { id }));
+        assert_eq!(sent_with(&actions), Some(newer));
+    }
+
+    #[test]
+    fn a_newer_token_stored_is_awaited_by_message_then_the_provider_is_asked() {
+        // The message comes late: the refresh takes it.
+        let mut tabs = Tabs::new(0, 60_000);
+        let held = tabs.mint();
+        let (mut core, id) = waiting_for_the_lock(&mut tabs, &held);
+        let newer = tabs.mint();
+        core.shared_read(tabs.now, id, Some(Tabs::expiry(&newer)));
+        assert!(drain(&mut core).is_empty(), "waits for the message");
+        tabs.advance(999);
+        core.handle_timeout(tabs.now);
+        assert!(drain(&mut core).is_empty());
+        core.shared_token(tabs.now, Tabs::decoded(&newer));
+        let actions = drain(&mut core);
+        assert!(actions.contains(&Action::Release { id }));
+        assert_eq!(sent_with(&actions), Some(newer));
+
+        // The message never comes: after SHARE_WAIT_MS the provider is asked.
+        let mut tabs = Tabs::new(0, 60_000);
+        let held = tabs.mint();
+        let (mut core, id) = waiting_for_the_lock(&mut tabs, &held);
+        let lost = tabs.mint();
+        core.shared_read(tabs.now, id, Some(Tabs::expiry(&lost)));
+        assert_eq!(core.poll_timeout(), Some(tabs.now + SHARE_WAIT_MS));
+        tabs.advance(SHARE_WAIT_MS);
+        core.handle_timeout(tabs.now);
+        assert!(drain(&mut core)
+            .iter()
+            .any(|a| matches!(a, Action::CallProvider { id: asked, .. } if *asked == id)));
     }
 
     #[test]
