@@ -825,7 +825,7 @@ export class Driver {
       try {
         const channel = new BroadcastChannel(name);
         channel.onmessage = (event) => message(event.data);
-        return { post: (text) => { try { channel.postMessage(text); } catch { /* closed */ } }, close: () => channel.close() };
+        return { tokens: true, post: (text) => { try { channel.postMessage(text); } catch { /* closed */ } }, close: () => channel.close() };
       } catch { /* fall back to storage events */ }
     }
     if (!globalThis.addEventListener) return null;
@@ -836,10 +836,9 @@ export class Driver {
     };
     globalThis.addEventListener('storage', onStorage);
     return {
-      // A token is never written to storage, even for a moment: without BroadcastChannel
-      // each tab refreshes for itself, still one at a time under the refresh lock.
-      post: (text, secret) => {
-        if (secret) return;
+      // Sign-out only (no `tokens`): a token is never written to storage, even for a moment.
+      // Without BroadcastChannel each tab refreshes for itself, one at a time under the lock.
+      post: (text) => {
         try {
           storage()?.setItem(name, `${text}|${Math.random()}`);
           storage()?.removeItem(name);
@@ -866,8 +865,9 @@ export class Driver {
   coordinate(id, stealAfter) {
     const hold = { release: null, stop: new AbortController(), timer: null, over: false, stealing: false };
     this.holds.set(id, hold);
+    // A tab that cannot hear tokens (no BroadcastChannel) does not wait for one.
     const read = () => storedExpiry(this.group, undefined).then((exp) => {
-      if (!hold.over) this.feed(OP.sharedRead, id, exp);
+      if (!hold.over) this.feed(OP.sharedRead, id, this.channel?.tokens ? exp : null);
     });
     if (!this.locks) return void read();
     const granted = () => new Promise((release) => {
@@ -908,9 +908,11 @@ export class Driver {
 
   /** Stores a new token's expiry and hands the token to the other open tabs. */
   share(token) {
+    // A tab that cannot send tokens stores no expiry: no tab is to wait for its token.
+    if (!this.channel?.tokens) return;
     const [readable, exp] = claimsOf(token);
     this.sharing = storedExpiry(this.group, readable === 0 && typeof exp === 'number' ? exp * 1000 : null);
-    this.channel?.post(TOKEN + token, true);
+    this.channel.post(TOKEN + token);
   }
 
   /**
