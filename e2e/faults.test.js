@@ -62,7 +62,7 @@ test('an older browser (no AbortSignal.any/timeout, BroadcastChannel, locks, abo
   second.on('pageerror', (e) => second.problems.push(`pageerror: ${e.message}`));
   await second.goto(`${live.backend.url}/?margin=1000`);
   await second.waitForSelector('html[data-ready="true"]');
-  await second.click('#signin-button');
+  // Signed in by the first tab's sign-in: the demo's refresh token is shared (localStorage).
   await second.waitForSelector('#dashboard:not([hidden])');
   await page.click('#sign-out');
   await second.waitForSelector('#signin:not([hidden])', { timeout: 5_000 });

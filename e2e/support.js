@@ -12,6 +12,8 @@ import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ARTIFACTS = join(ROOT, 'artifacts');
+/** The package under test: pkg/, or another build of it (SESSION_KEEPER_PKG=dir, e.g. an older commit's). */
+export const PKG = process.env.SESSION_KEEPER_PKG ?? join(ROOT, 'pkg');
 
 /**
  * Starts target/release/reference-backend on a free port; resolves once it listens.
@@ -19,7 +21,7 @@ export const ARTIFACTS = join(ROOT, 'artifacts');
  */
 export async function startBackend({ extraArgs = [] } = {}) {
   const binary = process.env.REFERENCE_BACKEND ?? join(ROOT, 'target', 'release', 'reference-backend');
-  const args = ['--port', '0', '--www', join(ROOT, 'www'), '--pkg', join(ROOT, 'pkg'), ...extraArgs];
+  const args = ['--port', '0', '--www', join(ROOT, 'www'), '--pkg', PKG, ...extraArgs];
   const child = spawn(binary, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -124,7 +126,7 @@ export const VITE_APP = join(ROOT, 'e2e', 'vite-app');
  * Needs `make build` first (the Makefile's test-e2e target depends on it).
  */
 export async function buildViteApp() {
-  const pkg = join(ROOT, 'pkg');
+  const pkg = PKG;
   const scratch = mkdtempSync(join(tmpdir(), 'session-keeper-pack-'));
   try {
     const [packed] = JSON.parse(execFileSync('npm', ['pack', pkg, '--json', '--pack-destination', scratch], {

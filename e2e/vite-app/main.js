@@ -2,7 +2,10 @@
 // ./node_modules), on the real @supabase/supabase-js, bundled by Vite. It exposes
 // `window.app` for e2e/supabase.test.js; the test drives everything from there.
 //
-// Query parameters: margin (expiryMarginMs), interval (refreshIntervalMs).
+// Query parameters: margin (expiryMarginMs), interval (refreshIntervalMs), tabs (the tab group;
+// tabs=off: no cross-tab coordination), manager=off (no SessionManager at all: each call takes
+// the token from supabase.auth.getSession(), as a page using the SDK alone does; e2e/tabs.test.js
+// compares the two).
 import init, { SessionManager, SessionError, supabaseTokenProvider } from 'session-keeper';
 import { createClient } from '@supabase/supabase-js';
 
@@ -57,15 +60,25 @@ async function main() {
   };
   if (number('margin') !== undefined) config.expiryMarginMs = number('margin');
   if (number('interval') !== undefined) config.refreshIntervalMs = number('interval');
-  const manager = new SessionManager(config);
+  if (params.has('tabs')) config.tabs = params.get('tabs') === 'off' ? false : params.get('tabs');
+  const manager = params.get('manager') === 'off' ? null : new SessionManager(config);
 
   const events = [];
   for (const type of ['tokenRefreshed', 'refreshFailed', 'sessionExpired', 'stateChanged']) {
-    manager.on(type, (detail) => {
+    manager?.on(type, (detail) => {
       events.push({ type, detail: structuredClone(detail ?? null), at: Date.now() });
     });
   }
-  manager.start();
+  manager?.start();
+
+  // Without the manager: the SDK's own way, the session's access token per call.
+  const sdkFetch = async (path) => {
+    const { data, error } = await supabase.auth.getSession();
+    if (error) throw error;
+    const token = data.session?.access_token;
+    if (!token) throw Object.assign(new Error('no session'), { code: 'unauthenticated' });
+    return countingFetch(path, { headers: { authorization: `Bearer ${token}` } });
+  };
 
   const errorInfo = (error) => ({
     name: error?.name ?? null,
@@ -77,7 +90,7 @@ async function main() {
   // One authenticated call; never throws, so page.evaluate always gets a plain object.
   const call = async (path) => {
     try {
-      const response = await manager.fetchWithAuth(path);
+      const response = manager ? await manager.fetchWithAuth(path) : await sdkFetch(path);
       const text = await response.text();
       let body = text;
       try { body = JSON.parse(text); } catch { /* not JSON: keep the text */ }
@@ -125,11 +138,16 @@ async function main() {
       return { error: error ? errorInfo(error) : null, expiresAt: data.session?.expires_at ?? null };
     },
     call,
+    async hasSession() {
+      const { data } = await supabase.auth.getSession();
+      return Boolean(data.session) && (manager === null || manager.isAuthenticated);
+    },
     startBusy,
     stopBusy,
     state: () => ({
-      isAuthenticated: manager.isAuthenticated,
-      tokenExpiresAt: manager.tokenExpiresAt,
+      isAuthenticated: manager?.isAuthenticated ?? null,
+      tokenExpiresAt: manager?.tokenExpiresAt ?? null,
+      isLeader: manager?.isLeader ?? null,
       refreshSessionCalls,
       managerRequests,
       providerCalls: providerCalls.slice(),
