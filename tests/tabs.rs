@@ -165,6 +165,53 @@ async fn one_tab_leads_and_each_new_token_is_made_once_for_all_tabs() {
 }
 
 #[wasm_bindgen_test]
+async fn a_token_from_a_recovery_in_one_tab_reaches_the_others() {
+    storage_remove("last_recovery_attempt");
+    let tabs = Tabs::new(2, 60_000.0);
+    for i in 0..2 {
+        tabs.tab(i).start().unwrap();
+        tabs.settle_io().await;
+    }
+    assert_eq!(tabs.busy(&[0, 1], 10_000.0, 5_000.0).await, 0);
+    let before = tabs.events(1).count("tokenRefreshed");
+    let made = tabs.provider.forced();
+    // The backend restarted: credits read 0 until the session is verified again.
+    tabs.backend.restart();
+    let outcome = settle_within(
+        tabs.tab(0).trigger_session_recovery_check("manual".into()),
+        5_000,
+    )
+    .await
+    .expect("settles")
+    .expect("resolves");
+    assert_eq!(
+        field(&outcome, "reason").as_string().as_deref(),
+        Some("recovered")
+    );
+    tabs.settle_io().await;
+    assert_eq!(
+        tabs.provider.forced(),
+        made + 1,
+        "{}",
+        tabs.provider.reasons()
+    );
+    assert_eq!(tabs.events(1).count("tokenRefreshed"), before + 1);
+    assert!(tabs
+        .events(1)
+        .last("tokenRefreshed")
+        .unwrap()
+        .contains("tab"));
+    assert_eq!(
+        tabs.tab(1).token_expires_at(),
+        tabs.tab(0).token_expires_at()
+    );
+    // The other tab sends the recovered token with no provider call of its own.
+    assert_eq!(tabs.busy(&[1], 5_000.0, 5_000.0).await, 0);
+    assert_eq!(tabs.provider.forced(), made + 1);
+    storage_remove("last_recovery_attempt");
+}
+
+#[wasm_bindgen_test]
 async fn closing_the_leader_hands_the_lead_to_a_follower_with_no_missed_refresh() {
     let tabs = Tabs::new(2, 60_000.0);
     for i in 0..2 {
