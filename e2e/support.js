@@ -83,14 +83,8 @@ export function launchBrowser() {
   });
 }
 
-/**
- * Opens the dashboard in a fresh context (its own sessionStorage and localStorage) and
- * signs in as the demo user (in `context` when given, e.g. one with an init script).
- * Console errors and uncaught exceptions are collected in `page.problems`.
- */
-export async function signedIn(browser, backend, query = '', context = null) {
-  context ??= await browser.newContext({ viewport: { width: 1180, height: 900 } });
-  const page = await context.newPage();
+/** Collects a page's console lines in `page.lines`, and its console errors, uncaught exceptions and crash in `page.problems`. */
+export function watch(page) {
   page.problems = [];
   page.lines = [];
   page.on('console', (message) => {
@@ -98,6 +92,18 @@ export async function signedIn(browser, backend, query = '', context = null) {
     if (message.type() === 'error') page.problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => page.problems.push(`pageerror: ${error.message}`));
+  page.on('crash', () => page.problems.push('crash: the tab crashed'));
+  return page;
+}
+
+/**
+ * Opens the dashboard in a fresh context (its own sessionStorage and localStorage) and
+ * signs in as the demo user (in `context` when given, e.g. one with an init script).
+ * Console errors and uncaught exceptions are collected in `page.problems`.
+ */
+export async function signedIn(browser, backend, query = '', context = null) {
+  context ??= await browser.newContext({ viewport: { width: 1180, height: 900 } });
+  const page = watch(await context.newPage());
   await page.goto(`${backend.url}/${query}`);
   await page.waitForSelector('html[data-ready="true"]');
   await page.click('#signin-button');

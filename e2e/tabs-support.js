@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { signedIn } from './support.js';
+import { signedIn, watch } from './support.js';
+
+export { watch };
 
 /** The demo's token timings for the tab tests: 4 s tokens, sent until 1 s before their exp. */
 export const TTL_S = 4;
@@ -21,19 +23,6 @@ export const QUERY = `?margin=${MARGIN_MS}`;
  */
 export const usableLifetimeMs = (ttlS = TTL_S, marginMs = MARGIN_MS) => ttlS * 1000 - marginMs;
 export const lifetimesIn = (ms) => Math.ceil(ms / usableLifetimeMs());
-
-/** Collects console lines and page errors, as support.js's signedIn does for its page. */
-export function watch(page) {
-  page.problems = [];
-  page.lines = [];
-  page.on('console', (message) => {
-    page.lines.push(`${message.type()}: ${message.text()}`);
-    if (message.type() === 'error') page.problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => page.problems.push(`pageerror: ${error.message}`));
-  page.on('crash', () => page.problems.push('crash: the tab crashed'));
-  return page;
-}
 
 /** Resolves once the tab's manager holds a token that is not past its exp. */
 export function hasToken(page, timeout = 10_000) {
@@ -64,7 +53,6 @@ export async function openTab(context, backend, query = QUERY, init = null) {
  */
 export async function dashboardTabs(browser, backend, n, { query = QUERY, context = null } = {}) {
   const first = await signedIn(browser, backend, query, context);
-  first.page.on('crash', () => first.page.problems.push('crash: the tab crashed'));
   await hasToken(first.page);
   const pages = [first.page];
   while (pages.length < n) pages.push(await openTab(first.context, backend, query));
