@@ -199,10 +199,14 @@ export async function launchFreezableBrowser() {
   const profile = mkdtempSync(join(tmpdir(), 'session-keeper-chromium-'));
   const child = spawn(process.env.CHROMIUM ?? '/usr/bin/chromium',
     [...CHROMIUM_FLAGS, '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  const closeChild = () => {
-    child.kill('SIGKILL');
-    rmSync(profile, { recursive: true, force: true });
+    // Its own process group, so that its renderers and zygote go with it.
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const closeChild = async () => {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    // Best effort: a renderer still flushing the profile is not the test's failure.
+    try { rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); } catch { /* left in tmp */ }
   };
   try {
     const endpoint = await new Promise((resolve, reject) => {
@@ -224,11 +228,11 @@ export async function launchFreezableBrowser() {
       context: browser.contexts()[0],
       close: async () => {
         await browser.close().catch(() => {});
-        closeChild();
+        await closeChild();
       },
     };
   } catch (error) {
-    closeChild();
+    await closeChild();
     throw error;
   }
 }
