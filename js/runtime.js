@@ -40,7 +40,7 @@ const OP = {
   fetch: 1, refresh: 2, recover: 3, credits: 4, stability: 5, start: 6, stop: 7, signOut: 8,
   free: 9, provider: 10, replied: 11, sampled: 12, stamps: 13, timeout: 14, pushed: 15,
   signedOutElsewhere: 16, woke: 17, online: 18, authenticated: 19, expiresAt: 20, register: 21,
-  aborted: 22, sharedRead: 23, sharedToken: 24, leader: 25, isLeader: 26,
+  aborted: 22, sharedRead: 23, sharedToken: 24, leader: 25, isLeader: 26, wanted: 27,
 };
 const PROVIDER_FAILED = 1;
 const PROVIDER_ANSWERED_ODDLY = 2;
@@ -253,6 +253,7 @@ function storage() {
 const STAMP_KEY = 'last_recovery_attempt';
 const SIGN_OUT = 'signOut';
 const TOKEN = 'token:';
+const WANT = 'want';
 
 /** Web Locks, where the browser has them (Chrome 69, Firefox 96, Safari 15.4). */
 function webLocks() {
@@ -816,6 +817,8 @@ export class Driver {
         this.unlisten();
         this.unlead();
         this.feed(OP.signedOutElsewhere);
+      } else if (text === WANT) {
+        this.feed(OP.wanted);
       } else if (text.startsWith(TOKEN)) {
         const token = text.slice(TOKEN.length);
         this.feed(OP.sharedToken, [token, ...claimsOf(token)]);
@@ -866,8 +869,11 @@ export class Driver {
     const hold = { release: null, stop: new AbortController(), timer: null, over: false, stealing: false };
     this.holds.set(id, hold);
     // A tab that cannot hear tokens (no BroadcastChannel) does not wait for one.
+    // A newer token than this tab holds was shared before it opened (or its message is
+    // late): the tabs that hold one send it again.
     const read = () => storedExpiry(this.group, undefined).then((exp) => {
-      if (!hold.over) this.feed(OP.sharedRead, id, this.channel?.tokens ? exp : null);
+      if (hold.over) return;
+      if (this.feed(OP.sharedRead, id, this.channel?.tokens ? exp : null) === true) this.channel.post(WANT);
     });
     if (!this.locks) return void read();
     const granted = () => new Promise((release) => {

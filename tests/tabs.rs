@@ -212,6 +212,40 @@ async fn a_token_from_a_recovery_in_one_tab_reaches_the_others() {
 }
 
 #[wasm_bindgen_test]
+async fn a_tab_opened_later_gets_the_token_from_the_others_not_the_provider() {
+    let mut tabs = Tabs::new(2, 60_000.0);
+    for i in 0..2 {
+        tabs.tab(i).start().unwrap();
+        tabs.settle_io().await;
+    }
+    assert_eq!(tabs.busy(&[0, 1], 10_000.0, 5_000.0).await, 0);
+    let asked = tabs.provider.forced() + tabs.provider.plain();
+    let opened = tabs.open();
+    tabs.tab(opened).start().unwrap();
+    tabs.settle_io().await;
+    // Its first call: the stored expiry is newer than what it holds (nothing), so it asks the
+    // other tabs, which send their token at once; no virtual time passes.
+    let at = tabs.clock.now();
+    assert_eq!(tabs.busy(&[opened], 1.0, 1.0).await, 0);
+    assert_eq!(
+        tabs.provider.forced() + tabs.provider.plain(),
+        asked,
+        "{}",
+        tabs.provider.reasons()
+    );
+    assert!(tabs
+        .events(opened)
+        .last("tokenRefreshed")
+        .unwrap()
+        .contains("tab"));
+    assert_eq!(
+        tabs.tab(opened).token_expires_at(),
+        tabs.tab(0).token_expires_at()
+    );
+    assert!(tabs.clock.now() - at <= 1.0, "no wait for a message");
+}
+
+#[wasm_bindgen_test]
 async fn closing_the_leader_hands_the_lead_to_a_follower_with_no_missed_refresh() {
     let tabs = Tabs::new(2, 60_000.0);
     for i in 0..2 {

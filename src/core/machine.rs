@@ -770,15 +770,19 @@ impl Core {
     /// tabs stored (`None`: none, or it could not be read). A token that changed while this
     /// tab waited, or one another tab has just made (its message on the way), ends the
     /// refresh without asking the provider.
-    pub fn shared_read(&mut self, now: Millis, id: RefreshId, stored: Option<Millis>) {
+    ///
+    /// True when the refresh now waits for that newer token's message: the browser layer then
+    /// asks the other tabs for it (`wanted`), since a tab opened after it was sent missed it.
+    pub fn shared_read(&mut self, now: Millis, id: RefreshId, stored: Option<Millis>) -> bool {
         let Some(call) = self
             .provider
             .as_mut()
             .filter(|p| p.id == id && p.stage == CallStage::Coordinating)
         else {
-            return;
+            return false;
         };
         let from = call.from;
+        let mut awaiting = false;
         if self.session.refresh_superseded(now, id, from) {
             self.provider = None;
             self.release(id);
@@ -786,6 +790,7 @@ impl Core {
             // Stored before the lock was released; its message can lag by a few ms.
             call.stage = CallStage::Awaiting;
             call.deadline = now.saturating_add(SHARE_WAIT_MS);
+            awaiting = true;
         } else {
             let (force, reason) = (call.force, call.reason);
             // A follower refreshing a token that ran out, with nothing newer stored: the
@@ -796,6 +801,19 @@ impl Core {
             self.ask_provider(now, id, force, reason);
         }
         self.run(now);
+        awaiting
+    }
+
+    /// Another tab waits for the newest token (it opened after that token was shared): the
+    /// one held goes to the tabs again, if it has not expired. A halted or signed-out tab
+    /// holds none.
+    pub fn wanted(&mut self, now: Millis) {
+        if self.closed || self.session.halted().is_some() || !self.session.is_authenticated(now) {
+            return;
+        }
+        if let Some(token) = self.session.current_token() {
+            self.actions.push(Action::Share(token.clone()));
+        }
     }
 
     /// Another tab shared a token: taken when it is usable and later than the one held. A

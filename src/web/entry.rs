@@ -56,6 +56,7 @@ mod op {
     pub const SHARED_TOKEN: u32 = 24;
     pub const LEADER: u32 = 25;
     pub const IS_LEADER: u32 = 26;
+    pub const WANTED: u32 = 27;
 }
 
 /// One manager's core, and what the core does not need to know.
@@ -286,11 +287,11 @@ fn enter(op: u32, manager: u32, now: f64, a: JsValue, b: JsValue) -> JsValue {
                 core.stamps_read(now, number(&a), [stored, memory]);
             }
             op::ABORTED => core.caller_aborted(now, number(&a)),
-            op::SHARED_READ => core.shared_read(
-                now,
-                number(&a),
-                b.as_f64().filter(|x| *x > 0.0).map(|x| x as Millis),
-            ),
+            op::SHARED_READ => {
+                let stored = b.as_f64().filter(|x| *x > 0.0).map(|x| x as Millis);
+                value = JsValue::from_bool(core.shared_read(now, number(&a), stored));
+            }
+            op::WANTED => core.wanted(now),
             op::SHARED_TOKEN => {
                 if let Some(shared) = answer(&a) {
                     core.shared_token(now, shared);

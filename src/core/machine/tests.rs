@@ -1054,7 +1054,14 @@ mod tabs {
             self.lock = Some((tab, id));
             // Only the exp is stored; the token itself comes by message.
             let stored = self.stored.as_deref().map(Tabs::expiry);
-            self.tabs[tab].core.shared_read(self.now, id, stored);
+            if self.tabs[tab].core.shared_read(self.now, id, stored) {
+                // It waits for a newer token: the runtime asks the other tabs for it.
+                for i in 0..self.tabs.len() {
+                    if i != tab && !self.tabs[i].frozen {
+                        self.tabs[i].core.wanted(self.now);
+                    }
+                }
+            }
         }
 
         /// Carries out what every tab that is not frozen asks for, until nothing moves.
@@ -1393,6 +1400,58 @@ mod tabs {
         assert!(drain(&mut core)
             .iter()
             .any(|a| matches!(a, Action::CallProvider { id: asked, .. } if *asked == id)));
+    }
+
+    #[test]
+    fn a_tab_opened_later_asks_the_others_for_the_token_instead_of_the_provider() {
+        let mut tabs = Tabs::new(2, 60_000);
+        assert_eq!(tabs.busy(10), 0);
+        let (minted, asked) = (tabs.minted, tabs.provider_calls.len());
+        tabs.tabs.push(Tab {
+            core: Core::new(tab_settings(3)),
+            frozen: false,
+            settled: HashMap::new(),
+            expired: 0,
+        });
+        tabs.cache.push(None);
+        let opened = tabs.now;
+        tabs.tabs[2].core.set_leader(tabs.now, false);
+        tabs.tabs[2].core.start(tabs.now);
+        tabs.pump();
+        let call = tabs.fetch(2);
+        assert_eq!(tabs.tabs[2].settled.get(&call), Some(&true), "sent at once");
+        assert_eq!(tabs.now, opened, "no wait for SHARE_WAIT_MS");
+        assert_eq!(tabs.minted, minted);
+        assert_eq!(
+            tabs.provider_calls.len(),
+            asked,
+            "nobody asked the provider"
+        );
+    }
+
+    #[test]
+    fn a_halted_or_tokenless_tab_answers_no_want() {
+        let mut core = Core::new(tab_settings(4));
+        core.wanted(T0);
+        assert!(drain(&mut core).is_empty());
+        let mut tabs = Tabs::new(1, 60_000);
+        let token = tabs.mint();
+        core.shared_token(T0, Tabs::decoded(&token));
+        drain(&mut core);
+        core.wanted(T0);
+        let shared: Vec<String> = drain(&mut core)
+            .into_iter()
+            .map(|a| match a {
+                Action::Share(t) => t.expose().to_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(shared, vec![token]);
+        let call = core.next_id();
+        core.sign_out(T0, call);
+        drain(&mut core);
+        core.wanted(T0);
+        assert!(drain(&mut core).is_empty(), "signed out");
     }
 
     #[test]
