@@ -310,17 +310,41 @@ function storedExpiry(group, write) {
 // The last recovery attempt whose stamp could not be stored, for every manager of the page.
 let unstoredAttempt = null;
 
+const noop = () => {};
+
 /**
- * A request built once as fetch would build it; each attempt sends a clone, so the retry
- * after a 401 carries the same method, URL, headers and body. A `ReadableStream` body
- * cannot be cloned without buffering it whole, so such a request is sent once.
+ * A request built once as fetch would build it, on the manager's own signal (its timeout,
+ * `stop`, `free`), so the retry after a 401 carries the same method, URL, headers and body.
+ * Each attempt of a request with a body sends a clone; a request without one is sent as it
+ * is (fetch does not consume it). A `ReadableStream` body cannot be cloned without buffering
+ * it whole, so such a request is sent once. Only a caller's own signal costs a second
+ * `Request` and a forwarded abort: a `Request` input carries one, or `init.signal` does.
  */
 function prepare(input, init) {
-  const request = new Request(input, init);
-  const stream = init !== null && typeof init === 'object' && init.body instanceof ReadableStream;
+  const object = init !== null && typeof init === 'object';
+  const stream = object && init.body instanceof ReadableStream;
   const controller = new AbortController();
-  const base = new Request(request, stream ? { signal: controller.signal, duplex: 'half' } : { signal: controller.signal });
-  return { base, caller: request.signal, controller, unfollow: follow(request.signal, controller), replayable: !stream };
+  const own = stream ? { signal: controller.signal, duplex: 'half' } : { signal: controller.signal };
+  if (!(input instanceof Request) && !(object && init.signal)) {
+    // Members are read through the prototype chain, so `init` stays as the caller built it.
+    const base = new Request(input, object ? Object.assign(Object.create(init), own) : own);
+    return { base, caller: null, controller, unfollow: noop, replayable: !stream, clone: !stream && base.body !== null };
+  }
+  const request = new Request(input, init);
+  const base = new Request(request, own);
+  return { base, caller: request.signal, controller, unfollow: follow(request.signal, controller), replayable: !stream, clone: !stream && base.body !== null };
+}
+
+/**
+ * The origin of `url`, a URL as `Request` serialises it, when it is an http(s) URL without
+ * credentials; otherwise null (which no allowed origin matches). A slice, not `new URL`: the
+ * serialisation is `scheme://host[:port]/…`, with the default port and case normalised.
+ */
+function originOf(url) {
+  if (!url.startsWith('https://') && !url.startsWith('http://')) return null;
+  const slash = url.indexOf('/', url.indexOf('//') + 2);
+  const origin = slash < 0 ? url : url.slice(0, slash);
+  return origin.includes('@') ? null : origin;
 }
 
 // ----- the driver -----
@@ -487,10 +511,8 @@ export class Driver {
     } catch (error) {
       return Promise.reject(new SessionError('config', 'fetchWithAuth got an input or init that fetch cannot use', error));
     }
-    let origin = null;
-    try { origin = new URL(request.base.url).origin; } catch { /* not a URL fetch could send */ }
     // Other origins never see the bearer; a caller's own Authorization header wins.
-    const authorized = this.c.origins.includes(origin) && !request.base.headers.has('authorization');
+    const authorized = this.c.origins.includes(originOf(request.base.url)) && !request.base.headers.has('authorization');
     return this.call((id) => {
       const page = this.calls.get(id);
       page.request = request;
@@ -501,13 +523,15 @@ export class Driver {
         page.failure = { aborted: caller.reason };
         this.feed(OP.aborted, id);
       };
-      caller.addEventListener('abort', aborted);
-      request.unfollow = () => {
-        unfollow();
-        caller.removeEventListener('abort', aborted);
-      };
+      if (caller) {
+        caller.addEventListener('abort', aborted);
+        request.unfollow = () => {
+          unfollow();
+          caller.removeEventListener('abort', aborted);
+        };
+      }
       this.feed(OP.fetch, id, (authorized ? 1 : 0) | (request.replayable ? 2 : 0));
-      if (caller.aborted) aborted();
+      if (caller?.aborted) aborted();
     });
   }
 
@@ -646,7 +670,7 @@ export class Driver {
     if (request.base.signal.aborted) return Promise.resolve().then(() => this.failed(id, SEND_NETWORK, request.base.signal.reason));
     let attemptRequest;
     try {
-      attemptRequest = request.replayable ? request.base.clone() : request.base;
+      attemptRequest = request.clone ? request.base.clone() : request.base;
       if (token) attemptRequest.headers.set('Authorization', `Bearer ${token}`);
     } catch (error) {
       return Promise.resolve().then(() => this.failed(id, SEND_INPUT, error));
@@ -674,7 +698,7 @@ export class Driver {
     const sent = this.sends.get(id);
     if (!sent) return undefined;
     this.sends.delete(id);
-    const aborted = sent.request.caller.aborted;
+    const aborted = sent.request.caller?.aborted === true;
     const page = sent.call !== null ? this.calls.get(sent.call) : null;
     if (page) {
       page.failure = aborted ? { aborted: sent.request.caller.reason }

@@ -85,6 +85,17 @@ async fn extra_allowed_origins_get_the_bearer_and_bad_entries_are_refused() {
     );
     rig.get("https://api.example.com.evil.test/").await.unwrap();
     assert_eq!(rig.backend.auth(-1), None, "suffix match must not count");
+    rig.get("HTTPS://API.Example.COM:443").await.unwrap();
+    assert!(
+        rig.backend.auth(-1).is_some(),
+        "case and the default port are normalised"
+    );
+    rig.get("https://api.example.com:8443/x").await.unwrap();
+    assert_eq!(rig.backend.auth(-1), None, "another port is another origin");
+    rig.get("https://api.example.com?q=https://x/")
+        .await
+        .unwrap();
+    assert!(rig.backend.auth(-1).is_some(), "no path, a query");
     rig.get("/same-origin-not-listed").await.unwrap();
     assert_eq!(
         rig.backend.auth(-1),
