@@ -21,6 +21,11 @@ pub struct CreditsPolicy {
     pub base_delay_ms: Millis,
     /// No delay exceeds this, and a longer `Retry-After` ends the retries (`maxDelayMs`).
     pub max_delay_ms: Millis,
+    /// Whether each delay is drawn from its upper half, so that pages that failed together
+    /// do not retry together. Always on in the browser (the config has no such field); off
+    /// gives the plain `base·2ⁿ` schedule of the pages this library replaced, which the
+    /// restart-herd benchmark (`examples/herd.rs`) keeps as its baseline.
+    pub jitter: bool,
 }
 
 /// The largest `maxRetries` accepted: more than this only hides a broken backend.
@@ -33,6 +38,7 @@ impl Default for CreditsPolicy {
             max_retries: 3,
             base_delay_ms: 1_000,
             max_delay_ms: 30_000,
+            jitter: true,
         }
     }
 }
@@ -79,12 +85,16 @@ pub struct CreditsRetry {
 }
 
 impl CreditsRetry {
-    /// A plan for `policy`, with jitter drawn from `seed`.
+    /// A plan for `policy`, with jitter drawn from `seed` (unless `policy.jitter` is off).
     pub fn new(policy: CreditsPolicy, seed: u64) -> Self {
+        let delays = Backoff::new(policy.base_delay_ms, policy.max_delay_ms)
+            .with_max_times(policy.max_retries);
         CreditsRetry {
-            delays: Backoff::new(policy.base_delay_ms, policy.max_delay_ms)
-                .with_max_times(policy.max_retries)
-                .with_jitter(seed),
+            delays: if policy.jitter {
+                delays.with_jitter(seed)
+            } else {
+                delays
+            },
             max_delay_ms: policy.max_delay_ms,
         }
     }
@@ -254,6 +264,7 @@ mod tests {
             max_retries,
             base_delay_ms: 1_000,
             max_delay_ms: 30_000,
+            jitter: true,
         }
     }
 
@@ -304,6 +315,21 @@ mod tests {
             .with_jitter(1)
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn without_jitter_the_delays_are_exactly_base_times_two_to_the_n_whatever_the_seed() {
+        let plain = CreditsPolicy {
+            jitter: false,
+            ..policy(3)
+        };
+        for seed in [1, 99] {
+            let mut plan = CreditsRetry::new(plain, seed);
+            assert_eq!(
+                delays(&mut plan, Reading::Credits(0.0)),
+                [1_000, 2_000, 4_000]
+            );
+        }
     }
 
     #[test]

@@ -147,6 +147,7 @@ fn settings(numbers: &Array, flags: [bool; 5], level: u32) -> Result<Settings, E
         max_retries: max_retries as u32,
         base_delay_ms: millis("credits.baseDelayMs", 6, credits_defaults.base_delay_ms, 1)?,
         max_delay_ms: millis("credits.maxDelayMs", 7, credits_defaults.max_delay_ms, 1)?,
+        jitter: true,
     };
     let log_level = [
         Level::Debug,

@@ -66,6 +66,7 @@ fn settings() -> Settings {
             max_retries: 3,
             base_delay_ms: 1_000,
             max_delay_ms: 30_000,
+            jitter: true,
         },
         check_session: true,
         credits_endpoint: true,
