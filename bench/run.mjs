@@ -21,7 +21,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { createServer } from 'node:http';
+import { extname, join, normalize, relative, resolve } from 'node:path';
 import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import { launchBrowser, ROOT, startBackend } from '../e2e/support.js';
 
@@ -62,7 +63,7 @@ if (!process.env.REFERENCE_BACKEND && process.env.CARGO_TARGET_DIR) {
 const SETTINGS = opts.quick
   ? { rounds: 3, warmupRounds: 1, calls: 200, loopRounds: 3, loopCalls: 100, stormN: 50, stormRounds: 1, stormDelayMs: 20,
     memCalls: 5_000, memBatch: 1000, memWarmup: 500, loads: 2 }
-  : { rounds: 25, warmupRounds: 2, calls: 1000, loopRounds: 15, loopCalls: 300, stormN: 1000, stormRounds: 5, stormDelayMs: 20,
+  : { rounds: 41, warmupRounds: 2, calls: 1000, loopRounds: 15, loopCalls: 300, stormN: 1000, stormRounds: 5, stormDelayMs: 20,
     memCalls: 100_000, memBatch: 1000, memWarmup: 2000, loads: 15 };
 
 const started = Date.now();
@@ -197,6 +198,36 @@ async function buildSite(pkgs) {
     await esbuild.build({ entryPoints: [entry], bundle: true, minify: true, format: 'esm', outfile: join(site, 'peers', `ours-${p.key}.js`), logLevel: 'warning' });
   }
   return site;
+}
+
+/**
+ * A tiny static server for the start-up loads (part 5): keep-alive with TCP_NODELAY, so that
+ * a load measures the module, not the server. (The reference backend's static files stall
+ * about 40 ms on a reused connection: Nagle's algorithm meets the client's delayed ACK,
+ * as `axum::serve` leaves TCP_NODELAY off; its JSON API answers are not affected.)
+ */
+async function staticServer(dir) {
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
+  const cache = new Map();
+  const server = createServer({ noDelay: true, keepAlive: true }, (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://localhost').pathname));
+    const file = join(dir, path);
+    let body = cache.get(file);
+    if (!body && file.startsWith(`${dir}/`) && existsSync(file)) {
+      try {
+        body = readFileSync(file);
+        cache.set(file, body);
+      } catch { /* a directory */ }
+    }
+    if (!body) {
+      res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-store' });
+    res.end(body);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }) };
 }
 
 // ----- part 1: size -----
@@ -354,9 +385,21 @@ async function overhead(page, mode, token, pkgs) {
   return { mode, names, rounds, n, result };
 }
 
+/**
+ * Against a target ratio: by the median, and said to be unresolved when the per-round range
+ * straddles the target, or (`clear` false) when noise swamps what the ratio divides.
+ */
+function verdict(s, target, clear = true) {
+  if (!Number.isFinite(s.median)) return 'n/a';
+  if (!clear) return 'within noise';
+  const side = s.median <= target ? 'yes' : 'no';
+  return s.min <= target && s.max > target ? `${side} (rounds straddle ${target})` : side;
+}
+
 function overheadTables(o, pkgs) {
   const tables = [];
   const headline = [];
+  const versus = [];
   for (const [key, { label, samples }] of Object.entries(o.result)) {
     const rows = [];
     for (const name of o.names) {
@@ -377,18 +420,18 @@ function overheadTables(o, pkgs) {
       const overRatio = stats(samples.map((s) => (s[p.label] - s.fetch) / (s['ky 2'] - s.fetch)));
       const ours = stats(samples.map((s) => s[p.label] - s.fetch));
       const ky = stats(samples.map((s) => s['ky 2'] - s.fetch));
-      // A verdict only where both overheads stand clear of the noise in every round.
-      const clear = ours.min > 0 && ky.min > 0;
       headline.push([p.label, o.mode, label, fmtStats(ratio), fmtStats(overRatio), `${fmt(ours.median)} vs ${fmt(ky.median)}`,
-        !Number.isFinite(overRatio.median) ? 'n/a' : !clear ? 'within noise' : overRatio.median <= 1 ? 'yes' : 'no']);
+        verdict(overRatio, 1, ours.min > 0 && ky.min > 0)]);
       if (!Number.isFinite(ratio.median)) problem(`${o.mode}/${key}: no ${p.label} ÷ ky 2 ratio`);
     }
     if (pkgs.length > 1) {
       const ab = stats(samples.map((s) => s[pkgs[0].label] / s[pkgs[1].label]));
+      const abOver = stats(samples.map((s) => (s[pkgs[0].label] - s.fetch) / (s[pkgs[1].label] - s.fetch)));
       tables[tables.length - 1].notes.push(`${pkgs[0].label} ÷ ${pkgs[1].label} per round: ${fmtStats(ab)}.`);
+      versus.push([o.mode, label, fmtStats(ab), fmtStats(abOver)]);
     }
   }
-  return { tables, headline };
+  return { tables, headline, versus };
 }
 
 /** Part 3. */
@@ -505,7 +548,7 @@ async function memory(browser, backend, pkgs) {
 }
 
 /** Part 5: cold loads, each in a fresh browser context, interleaved. */
-async function startup(browser, backend, pkgs) {
+async function startup(browser, server, pkgs) {
   const kinds = [
     ...pkgs.map((p) => ({ kind: 'ours', dir: p.dir, tabs: false, label: `${p.label} (tabs: false)`, key: p.key })),
     { kind: 'ours', dir: pkgs[0].dir, tabs: true, label: `${pkgs[0].label} (tabs: default)`, key: `${pkgs[0].key}-tabs` },
@@ -520,7 +563,7 @@ async function startup(browser, backend, pkgs) {
       const context = await browser.newContext();
       try {
         const page = await context.newPage();
-        await page.goto(`${backend.url}/app/startup.html`);
+        await page.goto(`${server.url}/startup.html`);
         const r = await page.evaluate(async ({ kind, dir, tabs }) => {
           const now = Math.floor(Date.now() / 1000);
           const b64 = (v) => btoa(JSON.stringify(v)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
@@ -529,7 +572,7 @@ async function startup(browser, backend, pkgs) {
           const injected = () => Promise.resolve(new Response('{}', { status: 200 }));
           if (kind === 'ours') {
             const t0 = performance.now();
-            const m = await import(`/app/${dir}/session_keeper.js`);
+            const m = await import(`/${dir}/session_keeper.js`);
             const t1 = performance.now();
             await m.default();
             const t2 = performance.now();
@@ -542,7 +585,7 @@ async function startup(browser, backend, pkgs) {
             return { importMs: t1 - t0, initMs: t2 - t1, constructMs: t3 - t2, firstCallMs: t4 - t3, readyMs: t3 - t1, totalMs: t4 - t0 };
           }
           const t0 = performance.now();
-          const m = await import('/app/peers/ky2.js');
+          const m = await import('/peers/ky2.js');
           const t1 = performance.now();
           const ky = m.default.create({ fetch: injected, hooks: { beforeRequest: [({ request }) => { request.headers.set('Authorization', `Bearer ${token}`); }] } });
           const response = await ky.get(api);
@@ -568,7 +611,7 @@ async function startup(browser, backend, pkgs) {
     const init = stats(runs[k.key].map((r, i) => r.initMs / ky[i]?.importMs));
     const ready = stats(runs[k.key].map((r, i) => r.readyMs / ky[i]?.importMs));
     const total = stats(runs[k.key].map((r, i) => r.totalMs / ky[i]?.totalMs));
-    return [k.label, fmtStats(init), fmtStats(ready), Number.isFinite(ready.median) ? (ready.median <= 2 ? 'yes' : 'no') : 'n/a', fmtStats(total)];
+    return [k.label, fmtStats(init), fmtStats(ready), verdict(ready, 2), fmtStats(total)];
   });
   return {
     runs,
@@ -577,7 +620,7 @@ async function startup(browser, backend, pkgs) {
       headers: ['contender', 'import()', 'init()', 'new SessionManager', 'init() → ready manager', 'first call resolved', 'import → first call resolved'],
       rows,
       notes: [
-        'Served over loopback HTTP by the reference backend (`Cache-Control: no-store`), into an empty page. Ours: `import()` of session_keeper.js (and its snippet), `init()` (fetches and instantiates the wasm), the constructor, then the first `fetchWithAuth` over an injected fetch (the provider answers at once). ky 2: `import()` of its esbuild bundle, `ky.create` with a beforeRequest hook, the first call over the same injected fetch.',
+        'Served over loopback HTTP by a tiny node static server (keep-alive, TCP_NODELAY, `Cache-Control: no-store`; bench/run.mjs), into an empty page: the reference backend\'s static files stall ~40 ms on a reused connection (Nagle\'s algorithm against the browser\'s delayed ACK; `axum::serve` leaves TCP_NODELAY off), which would time the server rather than the module. Ours: `import()` of session_keeper.js (and its snippet), `init()` (fetches and instantiates the wasm), the constructor, then the first `fetchWithAuth` over an injected fetch (the provider answers at once). ky 2: `import()` of its esbuild bundle, `ky.create` with a beforeRequest hook, the first call over the same injected fetch.',
         'Each contender gets one untimed load first (the browser\'s first loads also start its processes); the loads are interleaved, their order rotating by one per load.',
         '"tabs: default" is the manager as a dashboard gets it (cross-tab sharing on: Web Locks, BroadcastChannel, IndexedDB); the other rows use `tabs: false` like the per-request runs.',
       ],
@@ -623,6 +666,7 @@ async function main() {
     const loopbackToken = await login(backend);
 
     const headline = [];
+    const versus = [];
     const perRequest = [];
     for (const [mode, token] of [['injected', injectedToken], ['loopback', loopbackToken]]) {
       try {
@@ -630,6 +674,7 @@ async function main() {
         const t = overheadTables(o, pkgs);
         perRequest.push(...t.tables);
         headline.push(...t.headline);
+        versus.push(...t.versus);
       } catch (error) {
         problem(`per-request (${mode}): ${error.message.split('\n')[0]}`);
       }
@@ -639,7 +684,13 @@ async function main() {
     await context.close();
 
     const mem = await memory(browser, backend, pkgs);
-    const start = await startup(browser, backend, pkgs);
+    const files = await staticServer(site);
+    let start;
+    try {
+      start = await startup(browser, files, pkgs);
+    } finally {
+      await files.close();
+    }
 
     const headlineTable = {
       title: 'session-keeper against ky 2 (per round: ours ÷ ky 2; the issue\'s target is per-call overhead at or below ky 2\'s)',
@@ -647,10 +698,16 @@ async function main() {
       rows: headline,
       notes: [
         'Overhead = the contender\'s µs per call − plain fetch\'s in the same round. ky 2 here: `ky.create` with a beforeRequest hook that sets the bearer (no refresh hook).',
-        '"within noise": in some round the overhead of ours or of ky 2 came out ≤ 0, i.e. the round-to-round noise of that path (loopback HTTP: hundreds of µs) is larger than the overheads being compared, so no verdict is drawn from it.',
+        'Verdict by the median; "rounds straddle 1": some rounds fall on the other side. "within noise": in some round the overhead of ours or of ky 2 came out ≤ 0, i.e. the round-to-round noise of that path (loopback HTTP: hundreds of µs) is larger than the overheads being compared, so no verdict is drawn from it.',
       ],
     };
-    report.sections.push({ heading: '2. Per-request overhead (headless Chromium, one page)', tables: [headlineTable, ...perRequest], notes: [
+    const versusTables = pkgs.length > 1 ? [{
+      title: `${pkgs[0].label} (${relative(ROOT, pkgs[0].path) || '.'}) against ${pkgs[1].label} (${pkgs[1].path}), same page, same rounds`,
+      headers: ['fetch', 'calls per sample', 'time ÷ baseline: median (min–max)', 'overhead ÷ baseline\'s overhead'],
+      rows: versus,
+      notes: [],
+    }] : [];
+    report.sections.push({ heading: '2. Per-request overhead (headless Chromium, one page)', tables: [headlineTable, ...versusTables, ...perRequest], notes: [
       `Rounds are interleaved: each round runs every contender once, in an order that rotates by one each round; ${SETTINGS.warmupRounds} untimed warm-up round${SETTINGS.warmupRounds > 1 ? 's' : ''} first. Timed in-page with \`performance.now()\` around the whole sample.`,
       'Contenders, each set up once: `fetch` (the same URL with the bearer header written by hand: the baseline); `fetchWithAuth` (`tabs: false`, a provider returning a valid JWT, `start()`ed; injected runs pass `fetch:` the injected fetch); ky with a beforeRequest hook that sets the bearer from a variable (no provider call per request); "ky 2 + refresh hook" adds the README\'s afterResponse refresh-on-401 hook, i.e. the same job as fetchWithAuth; axios with axios-auth-refresh installed and a request interceptor setting the bearer, on axios\'s fetch adapter (`adapter: \'fetch\'`, `env: { fetch }` for the injected fetch, supported since axios 1.12), and on loopback also on XHR, axios\'s default adapter in browsers.',
       'Injected runs: the fetch resolves at once with a fresh `new Response(\'{}\')` (one per call: a body is single-use); responses are not read, except by axios, which always reads and parses the body (part of its figure). Loopback runs: GET /api/data on the reference backend with a token from its `/auth/login` (demo@example.com), valid for the whole run (`--token-ttl-secs 3600`); every contender reads the body. Chromium keeps at most 6 HTTP/1.1 connections per origin, so the Promise.all loopback figures measure a queue.',
