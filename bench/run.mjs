@@ -145,9 +145,12 @@ function describePkg(dir) {
     version = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version;
   } catch { /* no manifest */ }
   const inRepo = resolve(dir) === join(ROOT, 'pkg');
-  const commit = inRepo ? git(['rev-parse', '--short', 'HEAD']) : null;
-  const dirty = inRepo && git(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'js', 'Cargo.toml', 'Cargo.lock']);
-  return `${version} from \`${relative(ROOT, dir) || '.'}\`${commit ? ` (built at ${commit}${dirty ? ' with uncommitted changes in src/ or js/' : ''})` : ''}`;
+  if (!inRepo) return `${version} from \`${dir}\``;
+  // The last commit that changed what goes into pkg/, and whether the tree differs from it.
+  const sources = ['src', 'js', 'Cargo.toml', 'Cargo.lock', 'scripts/package.sh', 'scripts/minify-names.mjs'];
+  const commit = git(['log', '-1', '--format=%h', '--', ...sources]);
+  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', ...sources]);
+  return `${version} from \`pkg/\`, built by \`make build\` from the library sources of ${commit ?? '?'}${dirty ? ' plus uncommitted changes' : ''}`;
 }
 
 function machine() {
