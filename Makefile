@@ -1,12 +1,12 @@
 # session-keeper: `make demo` runs the demo dashboard on the reference backend; `make test`
-# runs every test; `make size` prints the shipped size.
+# runs every test; `make size` prints the shipped size; `make bench` writes BENCHMARKS.md.
 # Each target installs what it needs first (scripts/setup.sh skips what is there).
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CHROMEDRIVER ?= /usr/bin/chromedriver
 PORT ?= 8080
 
-.PHONY: setup demo test test-native test-server test-browser test-types test-e2e build server size clean
+.PHONY: setup demo test test-native test-server test-browser test-types test-e2e build server size bench bench-smoke clean
 
 setup:
 	@bash scripts/setup.sh
@@ -53,6 +53,19 @@ server: setup
 ## Shipped size, wasm + JS glue, gzip -9 (SPEC budget: 20 KB, target 16 KB).
 size: build
 	@bash scripts/size.sh
+
+## Benchmarks against ky, axios + axios-auth-refresh, @supabase/auth-js, oidc-client-ts (bench/):
+## size, per-request overhead, a 401 storm, memory, start-up, the native restart herd.
+## Prints the tables and writes BENCHMARKS.md. Another build in the same run:
+## `node bench/run.mjs --pkg-b DIR` (adds it as "session-keeper (baseline)").
+## The backend binary: env REFERENCE_BACKEND, else $CARGO_TARGET_DIR/release/, else target/release/.
+bench: build server
+	BENCH_COMMAND="make bench" node bench/run.mjs
+
+## The same harness in quick mode (few rounds, small counts; writes nothing): fails only if
+## the harness breaks, never on timing. For CI.
+bench-smoke: build server
+	node bench/run.mjs --quick
 
 clean:
 	cargo clean
