@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
+use axum::serve::ListenerExt;
 use reference_backend::config::{parse_args, Command, USAGE};
 use reference_backend::{router, AppState};
 use tokio::net::TcpListener;
@@ -68,7 +69,7 @@ async fn main() -> ExitCode {
             let app = app.clone();
             tokio::spawn(async move {
                 let service = app.into_make_service_with_connect_info::<SocketAddr>();
-                if let Err(e) = axum::serve(v6, service).await {
+                if let Err(e) = axum::serve(v6.tap_io(no_delay), service).await {
                     eprintln!("reference-backend: [::1] listener stopped: {e}");
                 }
             });
@@ -81,11 +82,18 @@ async fn main() -> ExitCode {
     let _ = stdout.flush();
 
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    match axum::serve(listener, service).await {
+    match axum::serve(listener.tap_io(no_delay), service).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reference-backend: server error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Small responses go out at once: with Nagle's algorithm on, a second small file on a
+/// keep-alive connection waited about 40 ms for the client's delayed ACK (measured by
+/// `bench/run.mjs`'s start-up loads).
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
 }
