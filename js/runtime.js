@@ -325,27 +325,27 @@ function prepare(input, init) {
   const stream = object && init.body instanceof ReadableStream;
   const controller = new AbortController();
   const own = stream ? { signal: controller.signal, duplex: 'half' } : { signal: controller.signal };
-  if (!(input instanceof Request) && !(object && init.signal)) {
-    // Members are read through the prototype chain, so `init` stays as the caller built it.
-    const base = new Request(input, object ? Object.assign(Object.create(init), own) : own);
-    return { base, caller: null, controller, unfollow: noop, replayable: !stream, clone: !stream && base.body !== null };
-  }
-  const request = new Request(input, init);
-  const base = new Request(request, own);
-  return { base, caller: request.signal, controller, unfollow: follow(request.signal, controller), replayable: !stream, clone: !stream && base.body !== null };
+  const caller = input instanceof Request || (object && init.signal) ? new Request(input, init) : null;
+  // Without a caller's signal, `init`'s members are read through the prototype chain, so
+  // `init` stays as the caller built it.
+  const base = caller ? new Request(caller, own) : new Request(input, object ? Object.assign(Object.create(init), own) : own);
+  return {
+    base,
+    caller: caller?.signal,
+    controller,
+    unfollow: caller ? follow(caller.signal, controller) : noop,
+    replayable: !stream,
+    clone: !stream && base.body !== null,
+  };
 }
 
 /**
- * The origin of `url`, a URL as `Request` serialises it, when it is an http(s) URL without
- * credentials; otherwise null (which no allowed origin matches). A slice, not `new URL`: the
- * serialisation is `scheme://host[:port]/…`, with the default port and case normalised.
+ * Whether `url`, as `Request` serialises it, is on one of `origins`: it starts with the
+ * origin and its path does (`scheme://host[:port]/`, with case and the default port
+ * normalised, and never credentials, which `Request` refuses). A prefix test instead of
+ * `new URL(url).origin` on every call.
  */
-function originOf(url) {
-  if (!url.startsWith('https://') && !url.startsWith('http://')) return null;
-  const slash = url.indexOf('/', url.indexOf('//') + 2);
-  const origin = slash < 0 ? url : url.slice(0, slash);
-  return origin.includes('@') ? null : origin;
-}
+const onOrigin = (origins, url) => origins.some((origin) => url.startsWith(origin) && url[origin.length] === '/');
 
 // ----- the driver -----
 
@@ -408,10 +408,15 @@ export class Driver {
       this.log(3, `the core failed (${error?.message ?? error})`);
       return undefined;
     }
-    this.due = out[0];
-    for (let i = 2; i < out.length; i++) this.queue.push(out[i]);
+    this.take(out);
     if (!this.draining) this.turn();
     return out[1];
+  }
+
+  /** The core's answer: `[due, value, …rows]`; the rows are queued. */
+  take(out) {
+    this.due = out[0];
+    for (let i = 2; i < out.length; i++) this.queue.push(out[i]);
   }
 
   turn() {
@@ -424,9 +429,7 @@ export class Driver {
         }
         // A deadline that has already passed is handled now: no timer is armed in the past.
         if (this.due !== null && this.due <= this.now() && !this.closed) {
-          const out = core(OP.timeout, this.id, this.now(), undefined, undefined);
-          this.due = out[0];
-          for (let i = 2; i < out.length; i++) this.queue.push(out[i]);
+          this.take(core(OP.timeout, this.id, this.now()));
           continue;
         }
         break;
@@ -512,7 +515,7 @@ export class Driver {
       return Promise.reject(new SessionError('config', 'fetchWithAuth got an input or init that fetch cannot use', error));
     }
     // Other origins never see the bearer; a caller's own Authorization header wins.
-    const authorized = this.c.origins.includes(originOf(request.base.url)) && !request.base.headers.has('authorization');
+    const authorized = onOrigin(this.c.origins, request.base.url) && !request.base.headers.has('authorization');
     return this.call((id) => {
       const page = this.calls.get(id);
       page.request = request;
@@ -711,15 +714,11 @@ export class Driver {
     return this.feed(OP.replied, id, aborted ? SEND_ABORTED : kind);
   }
 
+  /** What the provider (`checkSession`, when asked) and the mirror say of the session. */
   sample(id, provider) {
-    if (provider && this.c.checkSession) {
-      attempt(this.c.checkSession).then(
-        (answer) => this.feed(OP.sampled, id, [typeof answer === 'boolean' ? answer : null, this.holdsToken()]),
-        () => this.feed(OP.sampled, id, [null, this.holdsToken()]),
-      );
-    } else {
-      this.feed(OP.sampled, id, [null, this.holdsToken()]);
-    }
+    const sampled = (answer) => this.feed(OP.sampled, id, [typeof answer === 'boolean' ? answer : null, this.holdsToken()]);
+    if (provider && this.c.checkSession) attempt(this.c.checkSession).then(sampled, () => sampled(null));
+    else sampled(null);
   }
 
   watchOnline(on) {
