@@ -34,7 +34,7 @@ node scripts/minify-names.mjs pkg
 # 4. Minify the glue and the snippets (the bridges, installGlobal, SessionError); exported
 #    names are kept.
 for js in "$glue" pkg/snippets/*/js/*.js; do
-  node_modules/.bin/terser "$js" --module --compress --mangle --ecma 2020 --output "$js"
+  node_modules/.bin/terser "$js" --module --compress passes=3 --mangle --ecma 2020 --output "$js"
 done
 
 # 5. wasm-bindgen types the raw wasm exports in InitOutput as `any`; nothing should call
