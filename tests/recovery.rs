@@ -565,6 +565,30 @@ async fn network_errors_and_5xx_are_retried_then_reject_typed() {
 }
 
 #[wasm_bindgen_test]
+async fn a_zero_after_an_outage_spent_the_retries_still_gets_a_check_and_heals() {
+    let rig = fresh(&[
+        ("credits", credit_retries(2.0)),
+        ("checkSession", JsValue::TRUE),
+    ]);
+    rig.get("/api/warm").await.unwrap();
+    // Down for the first read and the first retry, then up again after a restart: the last
+    // retry reads 0 (the credits read 0 until the session is verified).
+    rig.backend.set_failures(2);
+    rig.backend.restart();
+    let verifies = rig.backend.hits("/auth/verify");
+    assert_eq!(
+        credits(&rig, false).await.0.unwrap(),
+        100.0,
+        "not the restart's 0"
+    );
+    assert!(
+        rig.backend.hits("/auth/verify") > verifies,
+        "the session was checked"
+    );
+    assert!(!rig.backend.restarted());
+}
+
+#[wasm_bindgen_test]
 async fn retry_after_is_honoured_in_seconds_and_as_a_date() {
     let rig = fresh(&[("credits", credit_retries(2.0))]);
     rig.get("/api/warm").await.unwrap();

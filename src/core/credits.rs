@@ -82,6 +82,9 @@ pub enum Next {
 pub struct CreditsRetry {
     delays: Backoff,
     max_delay_ms: Millis,
+    /// The delay of the one check a zero still gets when transient failures spent every
+    /// retry before it (0: none left, a zero was checked already or retries are off).
+    zero_check_ms: Millis,
 }
 
 impl CreditsRetry {
@@ -96,6 +99,11 @@ impl CreditsRetry {
                 delays
             },
             max_delay_ms: policy.max_delay_ms,
+            zero_check_ms: if policy.max_retries > 0 {
+                policy.base_delay_ms.max(1)
+            } else {
+                0
+            },
         }
     }
 
@@ -112,10 +120,20 @@ impl CreditsRetry {
             Reading::Credits(value) if credits_look_healthy(value, authenticated) => {
                 Next::Done(value)
             }
-            // After the last retry a zero is reported as read: it may be the truth.
+            // After the last retry a zero is reported as read: it may be the truth. But a
+            // zero gets one session check in every run: when an outage spent the retries on
+            // failures, the first zero after it is the restarted backend's, and one check
+            // (and one read after it) past the plan is what heals it.
             Reading::Credits(value) => match self.delays.next() {
-                Some(delay_ms) => Next::Retry {
-                    delay_ms,
+                Some(delay_ms) => {
+                    self.zero_check_ms = 0;
+                    Next::Retry {
+                        delay_ms,
+                        zero: true,
+                    }
+                }
+                None if self.zero_check_ms > 0 => Next::Retry {
+                    delay_ms: core::mem::take(&mut self.zero_check_ms),
                     zero: true,
                 },
                 None => Next::Done(value),
@@ -285,6 +303,30 @@ mod tests {
             seen.push(delay_ms);
         }
         seen
+    }
+
+    #[test]
+    fn a_zero_after_failures_spent_the_retries_still_gets_one_check() {
+        let mut plan = CreditsRetry::new(policy(3), 7);
+        let down = Reading::Transient {
+            error: Error::new(ErrorCode::Network, "down"),
+            retry_after_ms: None,
+        };
+        assert_eq!(delays(&mut plan, down).len(), 3);
+        assert_eq!(
+            plan.next(Reading::Credits(0.0), true),
+            Next::Retry {
+                delay_ms: 1_000,
+                zero: true
+            },
+            "one check past the plan"
+        );
+        assert_eq!(plan.next(Reading::Credits(0.0), true), Next::Done(0.0));
+        // A zero checked within the plan gets no extra one; retries off get none.
+        let mut plan = CreditsRetry::new(policy(3), 7);
+        assert_eq!(delays(&mut plan, Reading::Credits(0.0)).len(), 3);
+        let mut plan = CreditsRetry::new(policy(0), 7);
+        assert_eq!(plan.next(Reading::Credits(0.0), true), Next::Done(0.0));
     }
 
     #[test]
