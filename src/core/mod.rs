@@ -12,6 +12,8 @@ pub mod backoff;
 pub mod credits;
 pub mod error;
 pub mod event;
+#[cfg(feature = "std")]
+pub mod fake_jwt;
 pub mod jwt;
 pub mod machine;
 pub mod policy;
