@@ -374,7 +374,7 @@ export class Driver {
     this.group = config.group;
     this.locks = config.locks;
     this.holds = new Map();     // refresh id → the cross-tab lock it holds or waits for
-    this.sharing = Promise.resolve(); // the last write of the stored token
+    this.sharing = Promise.resolve(); // the last write of the stored expiry
     this.leading = null;        // the leader's lock: held or asked for
     this.channel = this.openChannel();
     this.follow();
@@ -454,12 +454,10 @@ export class Driver {
       this.feed(OP.timeout);
     };
     const ms = Math.min(Math.max(due - this.now(), 0), 2147483647);
-    try {
-      this.timer = this.clock ? this.clock.setTimeout(fire, ms) : setTimeout(fire, ms);
-    } catch {
+    this.timer = this.later(fire, ms, () => {
       this.timerDue = null;
       this.log(2, 'setTimeout refused; refreshing on page wake-ups and requests only');
-    }
+    });
   }
 
   clear(timer) {
@@ -874,26 +872,29 @@ export class Driver {
     };
   }
 
-  /** `fire` after `ms` on the manager's clock; the handle for `clear`. */
-  later(fire, ms) {
+  /**
+   * `fire` after `ms` on the manager's clock; the handle for `clear`. A refused timer gives
+   * null (after `refused()`): the core's own deadline still bounds what waits on it.
+   */
+  later(fire, ms, refused) {
     try {
       return this.clock ? this.clock.setTimeout(fire, ms) : setTimeout(fire, ms);
     } catch {
-      return null; // no timer: the core's own deadline still bounds the wait
+      refused?.();
+      return null;
     }
   }
 
   /**
-   * Refresh `id` takes the cross-tab refresh lock, then reads the token the tabs stored and
-   * hands it to the core, which adopts it or asks the provider. A lock not granted within
+   * Refresh `id` takes the cross-tab refresh lock, then reads the expiry the tabs stored and
+   * hands it to the core, which waits for that token's message or asks the provider. A lock not granted within
    * `stealAfter` ms is stolen: its holder outlived its own deadline (frozen or hung).
    */
   coordinate(id, stealAfter) {
     const hold = { release: null, stop: new AbortController(), timer: null, over: false, stealing: false };
     this.holds.set(id, hold);
-    // A tab that cannot hear tokens (no BroadcastChannel) does not wait for one.
-    // A newer token than this tab holds was shared before it opened (or its message is
-    // late): the tabs that hold one send it again.
+    // A tab that cannot hear tokens (no BroadcastChannel) does not wait for one. One that
+    // waits asks the tabs for it: it may have been sent before this tab opened.
     const read = () => storedExpiry(this.group, undefined).then((exp) => {
       if (hold.over) return;
       if (this.feed(OP.sharedRead, id, this.channel?.tokens ? exp : null) === true) this.channel.post(WANT);
@@ -906,13 +907,7 @@ export class Driver {
       read();
       return undefined;
     });
-    const ask = (steal) => {
-      try {
-        return this.locks.request(`session-keeper:${this.group}:refresh`, steal ? { steal: true } : { signal: hold.stop.signal }, granted);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
+    const ask = (steal) => attempt(() => this.locks.request(`session-keeper:${this.group}:refresh`, steal ? { steal: true } : { signal: hold.stop.signal }, granted));
     // Refused outright (an opaque origin, a broken Web Locks): go on without the lock.
     const refused = () => { if (!hold.over && !hold.release && !hold.stealing) read(); };
     ask(false).catch(refused);
@@ -924,7 +919,7 @@ export class Driver {
     }, stealAfter);
   }
 
-  /** Refresh `id` is over: its lock goes once the token it shared is stored. */
+  /** Refresh `id` is over: its lock goes once the expiry it shared is stored. */
   release(id) {
     const hold = this.holds.get(id);
     if (!hold) return;
@@ -971,13 +966,10 @@ export class Driver {
         this.feed(OP.leader, true);
       }
     };
-    let request;
-    try {
-      request = this.locks.request(`session-keeper:${this.group}:leader`, steal ? { steal: true } : { signal: ticket.stop.signal }, granted);
-    } catch (error) {
-      request = Promise.reject(error);
-    }
-    request.then(lost, lost);
+    // A follower's request stays queued for as long as it follows: nothing waits on it (the
+    // core's follower grace, not this lock, decides a takeover), and stop/free abort it.
+    attempt(() => this.locks.request(`session-keeper:${this.group}:leader`, steal ? { steal: true } : { signal: ticket.stop.signal }, granted))
+      .then(lost, lost);
   }
 
   /** Gives up leading (`stop()`, `free()`): the next tab in line leads. */

@@ -57,7 +57,7 @@ pub struct Settings {
     /// Seeds the jitter of retries, so tabs spread out.
     pub seed: u64,
     /// Whether this manager coordinates with the other tabs of its session (`tabs`):
-    /// refreshes under a cross-tab lock that first reads the token the tabs stored, and
+    /// refreshes under a cross-tab lock that first reads the expiry the tabs stored, and
     /// every new token shared.
     pub tabs: bool,
     /// Whether the browser has Web Locks. With them one tab leads the scheduled refresh;
