@@ -1102,10 +1102,31 @@ async fn m_a_get_token_that_calls_back_into_the_manager_settles() {
     failures.finish("");
 }
 
-/// Runs `action` ('stop', 'free' or 'signOut') on a JS-held manager while `pending` waits,
-/// then checks that it settles and that nothing more is sent after it, but for the one
-/// request a `stop()` lets through (the caller was already waiting for it).
+/// Runs `action` ('stop', 'free' or 'signOut') on a JS-held manager while `pending` (the
+/// `fetchWithAuth` call, or what it threw) waits, then checks that it settles, that nothing
+/// more is sent after it, but for the one request a `stop()` lets through (the caller was
+/// already waiting for it), and that no token reached an event.
 async fn interrupt(
+    js: &JsRig,
+    action: &str,
+    pending: Result<JsValue, JsValue>,
+    label: &str,
+    release: Option<Function>,
+    failures: &mut Failures,
+) {
+    match pending {
+        Ok(pending) => interrupt_pending(js, action, pending, label, release, failures).await,
+        Err(e) => failures.0.push(format!(
+            "{label}: fetchWithAuth threw {}",
+            describe_value(&e)
+        )),
+    }
+    failures.expect(js.events.leaks() == 0, || {
+        format!("{label}: token in an event")
+    });
+}
+
+async fn interrupt_pending(
     js: &JsRig,
     action: &str,
     pending: JsValue,
@@ -1157,16 +1178,7 @@ async fn m_stop_free_and_sign_out_during_a_refresh() {
         let pending = js.attempt("fetchWithAuth", &["/api/x".into()]);
         js.advance(50.0).await; // the provider is answering
         let label = format!("{action} during the first refresh");
-        match pending {
-            Ok(pending) => interrupt(&js, action, pending, &label, None, &mut failures).await,
-            Err(e) => failures.0.push(format!(
-                "{label}: fetchWithAuth threw {}",
-                describe_value(&e)
-            )),
-        }
-        failures.expect(js.events.leaks() == 0, || {
-            format!("{label}: token in an event")
-        });
+        interrupt(&js, action, pending, &label, None, &mut failures).await;
     }
     failures.finish("");
 }
@@ -1191,18 +1203,7 @@ async fn m_stop_free_and_sign_out_during_a_retry() {
                 js.backend.count()
             )
         });
-        match pending {
-            Ok(pending) => {
-                interrupt(&js, action, pending, &label, Some(release), &mut failures).await
-            }
-            Err(e) => failures.0.push(format!(
-                "{label}: fetchWithAuth threw {}",
-                describe_value(&e)
-            )),
-        }
-        failures.expect(js.events.leaks() == 0, || {
-            format!("{label}: token in an event")
-        });
+        interrupt(&js, action, pending, &label, Some(release), &mut failures).await;
     }
     failures.finish("");
 }
